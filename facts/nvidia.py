@@ -1,0 +1,61 @@
+"""pyinfra facts about NVIDIA GPUs."""
+
+from __future__ import annotations
+
+from pyinfra.api import FactBase
+
+from snakepit.parsers.nvidia_smi import (
+    EXIT_MARKER,
+    NOT_INSTALLED_MARKER,
+    NvidiaSmiReport,
+    parse_output,
+)
+
+# How long nvidia-smi may take before timeout(1) kills it: with a lost GPU it can hang
+# for minutes, and a hung fact would stall the whole pyinfra run.
+NVIDIA_SMI_TIMEOUT_S = 120
+
+
+class NvidiaSmi(FactBase[NvidiaSmiReport]):
+    """
+    Returns the GPU health and inventory that ``nvidia-smi -q -x`` reports, as a
+    ``snakepit.parsers.nvidia_smi.NvidiaSmiReport``:
+
+    .. code:: python
+
+        NvidiaSmiReport(
+            state="ok",  # or not-installed, no-driver, driver-mismatch, no-devices,
+                         # gpu-lost, error
+            gpus=(Gpu(index=0, name="NVIDIA GeForce RTX 2080 Ti", uuid="GPU-...",
+                      pci_bus_id="00000000:01:00.0", memory_total_mib=11264,
+                      mig_mode=None),),
+            driver_version="550.144.03",
+            cuda_version="12.4",
+            message=None,
+            source="xml",
+        )
+
+    The command never exits non-zero, since pyinfra fails a host whose fact command
+    does: nvidia-smi's exit status travels in a marker line instead, and a host without
+    nvidia-smi gives ``state="not-installed"`` rather than pyinfra's silent ``None``
+    (hence no ``requires_command``). Plain POSIX ``sh``; ``timeout`` is used when present.
+    """
+
+    def command(self) -> str:
+        run = "nvidia-smi -q -x 2>&1"
+        return (
+            "if command -v nvidia-smi >/dev/null 2>&1; then "
+            "if command -v timeout >/dev/null 2>&1; "
+            f"then timeout {NVIDIA_SMI_TIMEOUT_S} {run}; else {run}; fi; "
+            f'printf "\\n{EXIT_MARKER}%s\\n" "$?"; '
+            f'else echo "{EXIT_MARKER}127"; echo "{NOT_INSTALLED_MARKER}"; fi'
+        )
+
+    @staticmethod
+    def default() -> NvidiaSmiReport:
+        # Only used when the command printed nothing at all (it always prints a marker),
+        # i.e. the connection or shell failed before nvidia-smi could run.
+        return NvidiaSmiReport(state="error", message="no output from the fact command")
+
+    def process(self, output: list[str]) -> NvidiaSmiReport:
+        return parse_output(output)

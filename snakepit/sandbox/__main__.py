@@ -1,0 +1,5 @@
+import sys
+
+from snakepit.sandbox.cli import main
+
+sys.exit(main())

@@ -1,0 +1,121 @@
+"""`snakepit-sandbox`: bring a sandbox cluster up, list it, read its facts, tear it down."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+
+from snakepit.sandbox.cluster import DEFAULT_NAME, REPO_ROOT, Sandbox, SandboxError
+from snakepit.sandbox.engine import EngineError
+
+FACTS = (
+    "server.LinuxDistribution",
+    "facts.hardware.Hardware",
+    "facts.dpkg.DpkgBom",
+    "facts.nvidia.NvidiaSmi",
+)
+
+
+def gather_facts(sandbox: Sandbox) -> dict[str, dict]:
+    """Read the report's facts from every host over SSH with the pyinfra CLI.
+
+    Returns ``{host: {fact name: data}}`` (pyinfra prints ``{fact name: {host: data}}``).
+    """
+    command = [
+        sys.executable,
+        "-m",
+        "pyinfra",
+        str(sandbox.inventory_path),
+        "fact",
+        *FACTS,
+        "--json",
+    ]
+    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SandboxError(f"pyinfra fact failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    by_host: dict[str, dict] = {}
+    for fact, per_host in json.loads(done.stdout).items():
+        for host, data in per_host.items():
+            by_host.setdefault(host, {})[fact] = data
+    return {host: by_host[host] for host in sorted(by_host, key=_host_order)}
+
+
+def _host_order(name: str) -> tuple:
+    digits = "".join(ch for ch in name if ch.isdigit())
+    return (name != "head", name.rstrip("0123456789"), int(digits or 0))
+
+
+def facts_table(facts: dict[str, dict]) -> str:
+    rows = [("host", "os", "cpus", "sockets x cores x threads", "memory MiB", "packages", "gpu")]
+    for host, data in facts.items():
+        distro = data.get("server.LinuxDistribution") or {}
+        hardware = data.get("facts.hardware.Hardware") or {}
+        bom = data.get("facts.dpkg.DpkgBom") or {}
+        gpu = data.get("facts.nvidia.NvidiaSmi") or {}
+        installed = [p for p in bom.get("packages", {}).values() if p.get("installed")]
+        gpu_text = gpu.get("state", "?")
+        if gpu.get("gpus"):
+            gpu_text += f" ({len(gpu['gpus'])}x {gpu['gpus'][0]['name']})"
+        rows.append(
+            (
+                host,
+                f"{distro.get('name', '?')} {distro.get('release_meta', {}).get('VERSION_ID', '')}",
+                str(hardware.get("cpus", "?")),
+                "x".join(
+                    str(hardware.get(k, "?"))
+                    for k in ("sockets", "cores_per_socket", "threads_per_core")
+                ),
+                str(hardware.get("real_memory_mib", "?")),
+                str(len(installed)),
+                gpu_text,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="snakepit-sandbox", description=__doc__)
+    parser.add_argument("--name", default=DEFAULT_NAME, help="sandbox name (default: %(default)s)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="create or resume the sandbox cluster")
+    up.add_argument("--workers", type=int, default=2, help="number of workers (default: 2)")
+    sub.add_parser("list", help="list the sandbox's hosts")
+    sub.add_parser("down", help="remove the sandbox's containers, network and keys")
+    sub.add_parser("inventory", help="print the path of the generated pyinfra inventory")
+    sub.add_parser("facts", help="print a per-host table of facts read over SSH")
+    args = parser.parse_args(argv)
+
+    sandbox = Sandbox(args.name)
+    try:
+        if args.command == "up":
+            started = time.monotonic()
+            hosts = sandbox.up(workers=args.workers)
+            for host in hosts:
+                print(f"{host.name:10} {host.role:7} {host.address:16} {host.container}")
+            print(f"inventory: {sandbox.inventory_path}")
+            print(f"sandbox up in {time.monotonic() - started:.1f}s")
+        elif args.command == "list":
+            for host in sandbox.hosts():
+                print(f"{host.name:10} {host.role:7} {host.address:16} {host.container}")
+        elif args.command == "down":
+            sandbox.down()
+            print(f"sandbox {sandbox.name!r} removed")
+        elif args.command == "inventory":
+            print(sandbox.inventory_path)
+        elif args.command == "facts":
+            print(facts_table(gather_facts(sandbox)))
+    except (SandboxError, EngineError) as error:
+        print(f"snakepit-sandbox: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""The sandbox's base image: Debian 12 with systemd as PID 1 and sshd, built locally.
+
+No container registry is reachable from our machines, so the image is made with debootstrap
+and `docker import`. The tag is a hash of the recipe below: change the recipe and a new image
+is built, leave it alone and the cached one is reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import docker
+
+SUITE = "bookworm"
+MIRROR = "http://deb.debian.org/debian"
+SECURITY_MIRROR = "http://deb.debian.org/debian-security"
+IMAGE_REPOSITORY = "snakepit-sandbox-base"
+PACKAGES = (
+    "systemd",
+    "systemd-sysv",
+    "dbus",
+    "openssh-server",
+    "python3",
+    "sudo",
+    "ca-certificates",
+    "gnupg",
+    "iproute2",
+    "procps",
+    "util-linux",
+    "less",
+)
+
+# Units that only make sense on a real machine; masked so `systemctl is-system-running`
+# reports `running` rather than `degraded` inside a container.
+MASKED_UNITS = (
+    "getty@.service",
+    "console-getty.service",
+    "systemd-udevd.service",
+    "systemd-udev-trigger.service",
+    "systemd-modules-load.service",
+    "systemd-remount-fs.service",
+    "sys-kernel-config.mount",
+    "sys-kernel-debug.mount",
+    "sys-kernel-tracing.mount",
+    "systemd-firstboot.service",
+)
+
+# Every container gets its own SSH host keys on first boot; the image ships none.
+HOSTKEYS_UNIT = """\
+[Unit]
+Description=Generate this container's SSH host keys
+Before=ssh.service
+ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key
+
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/ssh-keygen -A
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+SOURCES_LIST = f"""\
+deb {MIRROR} {SUITE} main contrib non-free non-free-firmware
+deb {MIRROR} {SUITE}-updates main contrib non-free non-free-firmware
+deb {SECURITY_MIRROR} {SUITE}-security main contrib non-free non-free-firmware
+"""
+
+IMAGE_CHANGES = (
+    'CMD ["/sbin/init"]',
+    "ENV container=docker",
+)
+
+
+def recipe() -> dict:
+    return {
+        "suite": SUITE,
+        "mirror": MIRROR,
+        "packages": PACKAGES,
+        "masked": MASKED_UNITS,
+        "hostkeys_unit": HOSTKEYS_UNIT,
+        "sources": SOURCES_LIST,
+        "changes": IMAGE_CHANGES,
+        "setup": _setup_script(),
+    }
+
+
+def image_tag() -> str:
+    digest = hashlib.sha256(json.dumps(recipe(), sort_keys=True).encode()).hexdigest()
+    return f"{IMAGE_REPOSITORY}:{digest[:12]}"
+
+
+def _setup_script() -> str:
+    masks = " ".join(shlex.quote(unit) for unit in MASKED_UNITS)
+    return f"""\
+set -eu
+for unit in {masks}; do ln -sf /dev/null "/etc/systemd/system/$unit"; done
+rm -f /etc/ssh/ssh_host_*
+mkdir -p /etc/systemd/system/multi-user.target.wants
+ln -sf /etc/systemd/system/sandbox-ssh-hostkeys.service \
+    /etc/systemd/system/multi-user.target.wants/sandbox-ssh-hostkeys.service
+: > /etc/machine-id
+rm -f /var/lib/dbus/machine-id /etc/hostname
+mkdir -p /root/.ssh && chmod 0700 /root/.ssh
+apt-get clean
+"""
+
+
+def image_exists(client: docker.DockerClient, tag: str) -> bool:
+    try:
+        client.images.get(tag)
+    except docker.errors.ImageNotFound:
+        return False
+    return True
+
+
+def build_base_image(client: docker.DockerClient, *, force: bool = False) -> str:
+    """Build the base image unless one with this recipe's tag exists; return the tag."""
+    tag = image_tag()
+    if image_exists(client, tag) and not force:
+        return tag
+    started = time.monotonic()
+    print(f"sandbox: building base image {tag} with debootstrap (a few minutes)", flush=True)
+    with tempfile.TemporaryDirectory(prefix="snakepit-rootfs-") as tmp:
+        root = Path(tmp) / "root"
+        subprocess.run(
+            [
+                "debootstrap",
+                "--variant=minbase",
+                f"--include={','.join(PACKAGES)}",
+                SUITE,
+                str(root),
+                MIRROR,
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        (root / "etc/apt/sources.list").write_text(SOURCES_LIST)
+        (root / "etc/systemd/system/sandbox-ssh-hostkeys.service").write_text(HOSTKEYS_UNIT)
+        subprocess.run(["chroot", str(root), "/bin/sh", "-c", _setup_script()], check=True)
+        _import(root, tag)
+    print(f"sandbox: base image built in {time.monotonic() - started:.0f}s", flush=True)
+    return tag
+
+
+def _import(root: Path, tag: str) -> None:
+    changes = [arg for change in IMAGE_CHANGES for arg in ("--change", change)]
+    tar = subprocess.Popen(
+        ["tar", "--numeric-owner", "-C", str(root), "-c", "."], stdout=subprocess.PIPE
+    )
+    imported = subprocess.run(
+        ["docker", "import", *changes, "-", tag], stdin=tar.stdout, stdout=subprocess.DEVNULL
+    )
+    tar.stdout.close()
+    if tar.wait() != 0 or imported.returncode != 0:
+        raise RuntimeError(f"importing the debootstrap root as {tag} failed")
+
+
+def remove_stale_images(client: docker.DockerClient) -> list[str]:
+    """Remove base images built from older recipes; return their tags."""
+    keep = image_tag()
+    removed = []
+    for image in client.images.list(name=IMAGE_REPOSITORY):
+        for tag in image.tags:
+            if tag != keep:
+                client.images.remove(tag)
+                removed.append(tag)
+    return removed
