@@ -6,6 +6,7 @@ from pyinfra.api import FactBase
 
 from snakepit.parsers.nvidia_smi import (
     EXIT_MARKER,
+    NO_KERNEL_DRIVER_MARKER,
     NOT_INSTALLED_MARKER,
     NvidiaSmiReport,
     parse_output,
@@ -44,6 +45,7 @@ class NvidiaSmi(FactBase[NvidiaSmiReport]):
     def command(self) -> str:
         run = "nvidia-smi -q -x 2>&1"
         return (
+            f'[ -e /proc/driver/nvidia/version ] || echo "{NO_KERNEL_DRIVER_MARKER}"; '
             "if command -v nvidia-smi >/dev/null 2>&1; then "
             "if command -v timeout >/dev/null 2>&1; "
             f"then timeout {NVIDIA_SMI_TIMEOUT_S} {run}; else {run}; fi; "

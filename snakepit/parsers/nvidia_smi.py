@@ -39,6 +39,8 @@ NOT_INSTALLED_MARKER = "@@snakepit-nvidia-smi-not-installed"
 
 # Exit status of `timeout(1)` when it had to kill nvidia-smi (hangs happen with lost GPUs).
 TIMEOUT_EXIT = 124
+# Printed by the fact when /proc/driver/nvidia/version is absent: no NVIDIA kernel module.
+NO_KERNEL_DRIVER_MARKER = "@@snakepit-nvidia-no-kernel-driver"
 
 # Cells nvidia-smi prints when it has no value. Other bracketed texts ("[Unknown Error]",
 # "[Insufficient Permissions]") are kept verbatim because they carry information.
@@ -461,6 +463,11 @@ def classify_error(text: str) -> str:
 # --------------------------------------------------------------------------- dispatch
 
 
+def _strip_marker(lines: list[str], marker: str) -> tuple[list[str], bool]:
+    kept = [line for line in lines if marker not in line]
+    return kept, len(kept) != len(lines)
+
+
 def split_fact_output(lines_or_text: str | Iterable[str]) -> tuple[str, int | None, bool]:
     """Separate the fact command's marker lines from nvidia-smi's own output.
 
@@ -521,7 +528,9 @@ def parse_output(
     Output that parses as healthy but came with a non-zero exit is reported as
     ``"error"`` (GPUs kept), because nvidia-smi failed at something.
     """
-    body, marker_status, not_installed = split_fact_output(lines_or_text)
+    lines = lines_or_text.splitlines() if isinstance(lines_or_text, str) else list(lines_or_text)
+    lines, no_kernel_driver = _strip_marker(lines, NO_KERNEL_DRIVER_MARKER)
+    body, marker_status, not_installed = split_fact_output(lines)
     status = marker_status if exit_status is None else exit_status
     text = body.strip()
     if not_installed or status == 127:
@@ -549,4 +558,9 @@ def parse_output(
 
     if report.state == "ok" and status not in (None, 0):
         report = replace(report, state="error", message=f"nvidia-smi exited with status {status}")
+    if report.state != "ok" and no_kernel_driver:
+        # Without the kernel module nvidia-smi's wording varies ("couldn't communicate
+        # with the NVIDIA driver", or "Failed to initialize NVML: Unknown Error" when a
+        # stale /dev/nvidiactl exists); the missing /proc entry is the real cause.
+        report = replace(report, state="no-driver")
     return report

@@ -17,6 +17,7 @@ import pytest
 from facts.nvidia import NvidiaSmi
 from snakepit.parsers.nvidia_smi import (
     EXIT_MARKER,
+    NO_KERNEL_DRIVER_MARKER,
     NOT_INSTALLED_MARKER,
     STATES,
     Gpu,
@@ -986,7 +987,8 @@ def fake_nvidia_smi(bin_dir: Path, fixture: str, exit_status: int, to_stderr: bo
 def test_fact_command_under_sh_without_nvidia_smi(tmp_path: Path) -> None:
     rc, lines = run_fact_command(tmp_path)
     assert rc == 0
-    assert lines == NOT_INSTALLED_LINES
+    kernel = [] if Path("/proc/driver/nvidia/version").exists() else [NO_KERNEL_DRIVER_MARKER]
+    assert lines == [*kernel, *NOT_INSTALLED_LINES]
     assert NvidiaSmi().process(lines).state == "not-installed"
 
 
@@ -1014,3 +1016,17 @@ def test_fact_command_under_sh_driver_error_exits_zero(tmp_path: Path) -> None:
     report = NvidiaSmi().process(lines)
     assert report.state == "no-driver"
     assert report.message == read("err-no-driver-couldnt-communicate.txt").strip()
+
+
+def test_nvml_unknown_error_without_kernel_module_is_no_driver() -> None:
+    # What Debian's real nvidia-smi package prints in a container without the module.
+    output = ["Failed to initialize NVML: Unknown Error", f"{EXIT_MARKER}255"]
+    assert NvidiaSmi().process(output).state == "error"
+    report = NvidiaSmi().process([NO_KERNEL_DRIVER_MARKER, *output])
+    assert report.state == "no-driver"
+    assert report.message == "Failed to initialize NVML: Unknown Error"
+
+
+def test_kernel_marker_does_not_override_a_healthy_report() -> None:
+    lines = [NO_KERNEL_DRIVER_MARKER, *read(XML_NAME).splitlines(), f"{EXIT_MARKER}0"]
+    assert NvidiaSmi().process(lines).state == "ok"
