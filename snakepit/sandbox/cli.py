@@ -55,7 +55,7 @@ def facts_table(facts: dict[str, dict]) -> str:
         hardware = data.get("facts.hardware.Hardware") or {}
         bom = data.get("facts.dpkg.DpkgBom") or {}
         gpu = data.get("facts.nvidia.NvidiaSmi") or {}
-        installed = [p for p in bom.get("packages", {}).values() if p.get("installed")]
+        installed = [p for p in bom.values() if p.get("status") == "i"]
         gpu_text = gpu.get("state", "?")
         if gpu.get("gpus"):
             gpu_text += f" ({len(gpu['gpus'])}x {gpu['gpus'][0]['name']})"
@@ -80,6 +80,20 @@ def facts_table(facts: dict[str, dict]) -> str:
     )
 
 
+def demo(sandbox: Sandbox, workers: int) -> int:
+    started = time.monotonic()
+    hosts = sandbox.up(workers=workers)
+    print(
+        f"== sandbox {sandbox.name!r}: {len(hosts)} hosts up in {time.monotonic() - started:.1f}s"
+    )
+    for host in hosts:
+        print(f"   {host.name:10} {host.role:7} {host.address:16} {host.container}")
+    print(f"   inventory: {sandbox.inventory_path}")
+    print("== facts read over SSH by pyinfra")
+    print(facts_table(gather_facts(sandbox)))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="snakepit-sandbox", description=__doc__)
     parser.add_argument("--name", default=DEFAULT_NAME, help="sandbox name (default: %(default)s)")
@@ -90,10 +104,14 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("down", help="remove the sandbox's containers, network and keys")
     sub.add_parser("inventory", help="print the path of the generated pyinfra inventory")
     sub.add_parser("facts", help="print a per-host table of facts read over SSH")
+    demo = sub.add_parser("demo", help="the main job: up, then the facts table")
+    demo.add_argument("--workers", type=int, default=2, help="number of workers (default: 2)")
     args = parser.parse_args(argv)
 
     sandbox = Sandbox(args.name)
     try:
+        if args.command == "demo":
+            return demo(sandbox, args.workers)
         if args.command == "up":
             started = time.monotonic()
             hosts = sandbox.up(workers=args.workers)

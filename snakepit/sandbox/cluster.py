@@ -214,11 +214,12 @@ class Sandbox:
                 detach=True,
                 labels=self._labels(**{"snakepit.host": host, "snakepit.role": role}),
                 network=network.name,
+                # The short name resolves on the sandbox network, as on a real LAN.
+                networking_config={
+                    network.name: self.client.api.create_endpoint_config(aliases=[host])
+                },
                 **RUN_OPTIONS,
             )
-            network.reload()
-        if not any(c.name == name for c in network.containers):
-            network.connect(container, aliases=[host])
         container.reload()
         if container.status != "running":
             container.start()

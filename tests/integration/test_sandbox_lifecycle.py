@@ -1,0 +1,35 @@
+"""`up` makes exactly the hosts asked for, `up` again resumes them, `down` leaves nothing."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from snakepit.sandbox.cluster import LABEL, Sandbox
+
+
+def test_up_resume_resize_down():
+    sandbox = Sandbox("pytest-life")
+    try:
+        first = sandbox.up(workers=1)
+        assert [(h.name, h.role) for h in first] == [("head", "head"), ("worker1", "worker")]
+        key_mode = stat.S_IMODE(os.stat(sandbox.key_path).st_mode)
+        assert key_mode == 0o600
+        inventory = sandbox.inventory_path.read_text()
+        assert "ssh_hostname" in inventory and first[1].address in inventory
+        assert "@docker" not in inventory
+
+        again = sandbox.up(workers=1)
+        assert again == first  # same containers, same addresses: resumed, not rebuilt
+
+        grown = sandbox.up(workers=2)
+        assert [h.name for h in grown] == ["head", "worker1", "worker2"]
+        shrunk = sandbox.up(workers=1)
+        assert [h.name for h in shrunk] == ["head", "worker1"]
+        assert [h.name for h in sandbox.hosts()] == ["head", "worker1"]
+    finally:
+        sandbox.down()
+    client = sandbox.client
+    assert client.containers.list(all=True, filters={"label": f"{LABEL}=pytest-life"}) == []
+    assert client.networks.list(names=[sandbox.network_name]) == []
+    assert not sandbox.key_path.exists() and not sandbox.inventory_path.exists()
