@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from pyinfra.api import FactBase
 
 from snakepit.parsers.nvidia_smi import (
@@ -61,3 +63,25 @@ class NvidiaSmi(FactBase[NvidiaSmiReport]):
 
     def process(self, output: list[str]) -> NvidiaSmiReport:
         return parse_output(output)
+
+
+class NvidiaDeviceFiles(FactBase[tuple[str, ...]]):
+    """
+    Returns the GPU character devices matching a glob, e.g. ``("/dev/nvidia0",
+    "/dev/nvidia1")``. Counts GPUs where no working driver answers nvidia-smi (a host whose
+    driver is being replaced, or the sandbox's fake GPUs), and names gres.conf's ``File=``.
+    """
+
+    def command(self, glob: str = "/dev/nvidia[0-9]*") -> str:
+        # The glob must expand, so it cannot be quoted: allow only a plain /dev pattern.
+        if not re.match(r"^/dev/[A-Za-z0-9_*?\[\]-]+$", glob):
+            raise ValueError(f"not a plain /dev glob: {glob!r}")
+        return f'for f in {glob}; do [ -c "$f" ] && echo "$f"; done; true'
+
+    @staticmethod
+    def default() -> tuple[str, ...]:
+        return ()
+
+    def process(self, output: list[str]) -> tuple[str, ...]:
+        paths = [line.strip() for line in output if line.strip().startswith("/dev/")]
+        return tuple(sorted(paths, key=lambda p: (len(p), p)))

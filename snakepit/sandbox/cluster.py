@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import runpy
 import socket
 import tarfile
 import time
@@ -23,12 +24,17 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from snakepit.sandbox import image
 from snakepit.sandbox.engine import ensure_engine
+from snakepit.secrets import generate as generate_secrets
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_STATE_ROOT = REPO_ROOT / ".sandbox"
 DEFAULT_NAME = "snakepit"
 LABEL = "snakepit.sandbox"
 HEAD = "head"
+GROUP_DATA = REPO_ROOT / "group_data"
+# The sandbox's workers form the production default partition, with these GPUs each:
+SANDBOX_PARTITION = "txp"
+FAKE_GPUS_PER_WORKER = 2
 
 # What systemd needs to run as PID 1 on these machines (`--privileged` fails here).
 RUN_OPTIONS = {
@@ -111,6 +117,8 @@ class Sandbox:
             container = self.client.containers.get(self.container_name(host))
             self._wait_for_systemd(container)
             self._install_authorized_key(container, public_key)
+            if role == "worker":
+                self._make_fake_gpus(container)
             hosts.append(SandboxHost(host, role, container.name, self._address(container)))
         for host in hosts:
             _wait_for_port(host.address, 22)
@@ -199,12 +207,17 @@ class Sandbox:
 
     def _ensure_container(self, tag: str, network, host: str, role: str) -> None:
         name = self.container_name(host)
+        volumes = self._storage_volumes(role)
         try:
             container = self.client.containers.get(name)
         except docker.errors.NotFound:
             container = None
-        if container is not None and container.image.tags and tag not in container.image.tags:
-            container.remove(force=True)  # built from an older recipe
+        wanted_binds = sorted(f"{v['bind']}:{v['mode']}" for v in volumes.values())
+        if container is not None and (
+            (container.image.tags and tag not in container.image.tags)
+            or container.labels.get("snakepit.binds") != ",".join(wanted_binds)
+        ):
+            container.remove(force=True)  # made from an older recipe or storage table
             container = None
         if container is None:
             container = self.client.containers.create(
@@ -212,13 +225,19 @@ class Sandbox:
                 name=name,
                 hostname=host,
                 detach=True,
-                labels=self._labels(**{"snakepit.host": host, "snakepit.role": role}),
+                labels=self._labels(
+                    **{
+                        "snakepit.host": host,
+                        "snakepit.role": role,
+                        "snakepit.binds": ",".join(wanted_binds),
+                    }
+                ),
                 network=network.name,
                 # The short name resolves on the sandbox network, as on a real LAN.
                 networking_config={
                     network.name: self.client.api.create_endpoint_config(aliases=[host])
                 },
-                **RUN_OPTIONS,
+                **{**RUN_OPTIONS, "volumes": {**RUN_OPTIONS["volumes"], **volumes}},
             )
         container.reload()
         if container.status != "running":
@@ -256,8 +275,49 @@ class Sandbox:
         network = self.client.networks.get(self.network_name)
         return network.attrs["IPAM"]["Config"][0]["Subnet"]
 
+    @property
+    def secrets_path(self) -> Path:
+        return self.state_dir / "secrets.yaml"
+
+    @property
+    def group_data_dir(self) -> Path:
+        return self.state_dir / "group_data"
+
+    def _storage_volumes(self, role: str) -> dict[str, dict[str, str]]:
+        """One Docker volume per export, at the export's path on the head and at its mount
+        point on workers (read-only where the export is): NFS without NFS."""
+        volumes = {}
+        for export in production_storage()["exports"]:
+            volume = self._ensure_volume(export["path"])
+            if role == "head":
+                volumes[volume] = {"bind": export["path"], "mode": "rw"}
+            else:
+                volumes[volume] = {"bind": export["mount_point"], "mode": export["access"]}
+        return volumes
+
+    def _ensure_volume(self, export_path: str) -> str:
+        name = f"{self.name}-nfs{export_path.replace('/', '-')}"
+        if not self.client.volumes.list(filters={"name": name}):
+            self.client.volumes.create(name, labels=self._labels())
+        return name
+
+    def _make_fake_gpus(self, container) -> None:
+        """Character devices that look like NVIDIA GPUs to Slurm (no driver behind them)."""
+        script = " ".join(
+            f"[ -c /dev/nvidia{i} ] || mknod -m 0666 /dev/nvidia{i} c 195 {i};"
+            for i in range(FAKE_GPUS_PER_WORKER)
+        )
+        result = container.exec_run(["/bin/sh", "-c", script])
+        if result.exit_code != 0:
+            raise SandboxError(f"{container.name}: mknod failed: {result.output.decode()}")
+
     def _write_state(self, hosts: list[SandboxHost]) -> None:
         subnet = self.subnet()
+        if not self.secrets_path.exists():
+            generate_secrets(self.secrets_path)
+        self.group_data_dir.mkdir(exist_ok=True)
+        for name, text in render_group_data(self, subnet).items():
+            (self.group_data_dir / name).write_text(text)
         self.hosts_path.write_text(
             json.dumps(
                 {"name": self.name, "subnet": subnet, "hosts": [asdict(h) for h in hosts]},
@@ -283,13 +343,47 @@ def render_inventory(sandbox: Sandbox, hosts: list[SandboxHost]) -> str:
         f"SSH = {ssh!r}",
         "",
     ]
-    for group, role in (("slurm_head", "head"), ("slurm_worker", "worker")):
+    groups = (("slurm_head", "head"), ("slurm_worker", "worker"), (SANDBOX_PARTITION, "worker"))
+    for group, role in groups:
         members = [h for h in hosts if h.role == role]
         lines.append(f"{group} = [")
         for h in members:
             lines.append(f"    ({h.name!r}, {{'ssh_hostname': {h.address!r}, **SSH}}),")
         lines.append("]")
     return "\n".join(lines) + "\n"
+
+
+def production_storage() -> dict:
+    """The storage table of group_data/all.py (the sandbox mirrors its paths)."""
+    return runpy.run_path(str(GROUP_DATA / "all.py"))["storage"]
+
+
+def render_group_data(sandbox: Sandbox, subnet: str) -> dict[str, str]:
+    """Overrides on top of the production group_data/ (pyinfra reads this folder after it,
+    as it sits beside the generated inventory): only what differs in a container."""
+    header = (
+        f"# Generated by `snakepit-sandbox up` for sandbox {sandbox.name!r}: overrides on top\n"
+        "# of the repository's group_data/, for containers instead of real machines.\n"
+        "import runpy\n\n"
+        f"__production = runpy.run_path({str(GROUP_DATA / 'all.py')!r})\n\n"
+    )
+    all_py = header + (
+        f"cluster_subnet = {subnet!r}\n"
+        f"secrets_file = {str(sandbox.secrets_path)!r}\n"
+        "# No cgroup write access in these containers: track and launch tasks without it.\n"
+        'slurm = {**__production["slurm"], "proctrack_type": "proctrack/linuxproc",\n'
+        '         "task_plugin": "task/none"}\n'
+        "# No NFS in this kernel: a Docker volume per export stands in for the mounts.\n"
+        'storage = {**__production["storage"], "mode": "shared-volume"}\n'
+        "# A small cache for a small sandbox.\n"
+        'proxy = {**__production["proxy"], "cache_size_mib": 2000}\n'
+    )
+    partition_py = (
+        f"# Generated by `snakepit-sandbox up`: sandbox workers have {FAKE_GPUS_PER_WORKER} fake\n"
+        "# GPUs each (character devices, no driver); CPUs and memory come from the facts.\n"
+        f'node = {{"gpus": {FAKE_GPUS_PER_WORKER}}}\n'
+    )
+    return {"all.py": all_py, f"{SANDBOX_PARTITION}.py": partition_py}
 
 
 def _wait_for_port(address: str, port: int, timeout: float = 60.0) -> None:

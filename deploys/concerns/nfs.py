@@ -1,0 +1,74 @@
+"""Shared storage: the head exports, workers mount.
+
+In ``nfs`` mode the head runs nfs-kernel-server and workers mount with systemd mount units.
+In ``shared-volume`` mode (the sandbox: its kernel has no NFS) the same /etc/exports and
+mount units are rendered and checked, but the data arrives through a volume that the
+sandbox mounts at the same paths, so nothing is exported or mounted.
+"""
+
+from __future__ import annotations
+
+from io import StringIO
+
+from pyinfra.api import deploy
+from pyinfra.operations import apt, files, server, systemd
+
+from snakepit.model import Cluster
+from snakepit.storage import mount_unit, mount_unit_name, render_exports
+
+
+@deploy("NFS exports (head)")
+def nfs_server(cluster: Cluster) -> None:
+    storage = cluster.storage
+    for export in storage.exports:
+        files.directory(
+            name=f"{export.path} {export.mode} {export.owner}:{export.group}",
+            path=export.path,
+            user=export.owner,
+            group=export.group,
+            mode=export.mode,
+        )
+    exports = files.put(
+        name="Write /etc/exports (cluster subnet only)",
+        src=StringIO(render_exports(cluster)),
+        dest="/etc/exports",
+        mode="0644",
+    )
+    if storage.mode == "nfs":
+        apt.packages(
+            name="Install the NFS server", packages=["nfs-kernel-server"], no_recommends=True
+        )
+        systemd.service(name="NFS server running", service="nfs-server", running=True, enabled=True)
+        server.shell(
+            name="Re-export after /etc/exports changed",
+            commands=["exportfs -ra"],
+            _if=exports.did_change,
+        )
+
+
+@deploy("NFS mounts (workers)")
+def nfs_client(cluster: Cluster) -> None:
+    storage = cluster.storage
+    if storage.mode == "nfs":
+        apt.packages(name="Install the NFS client", packages=["nfs-common"], no_recommends=True)
+    changed = []
+    for export in storage.exports:
+        unit = mount_unit_name(export.mount_point)
+        changed.append(
+            files.put(
+                name=f"Mount unit {unit}: {cluster.head}:{export.path} ({export.access})",
+                src=StringIO(mount_unit(cluster, export)),
+                dest=f"/etc/systemd/system/{unit}",
+                mode="0644",
+            )
+        )
+    systemd.daemon_reload(
+        name="Reload systemd after mount units changed",
+        _if=lambda: any(op.did_change() for op in changed),
+    )
+    if storage.mode == "nfs":
+        for export in storage.exports:
+            unit = mount_unit_name(export.mount_point)
+            systemd.service(
+                name=f"Mount {export.mount_point}", service=unit, running=True, enabled=True
+            )

@@ -1,0 +1,69 @@
+"""What every deploy needs once per run: the validated cluster, the secrets, the node plan.
+
+Each is built on first use and kept for the rest of the run (pyinfra runs a deploy file once
+per host, in parallel), so the data is validated once and every host sees the same objects.
+Anything wrong raises here, while pyinfra is still planning: no host has been changed.
+"""
+
+from __future__ import annotations
+
+from pyinfra import host
+from pyinfra.context import ctx_inventory
+
+from facts.hardware import Hardware
+from facts.nvidia import NvidiaDeviceFiles, NvidiaSmi
+from snakepit.loading import cluster_from_inventory
+from snakepit.model import Cluster
+from snakepit.secrets import Secrets, load_secrets, secrets_path
+from snakepit.slurm import DetectedNode, NodeLine, plan_nodes
+
+_RUN_CACHE: dict[tuple[int, str], object] = {}
+
+
+def _memo(key: str, build):
+    inventory = ctx_inventory.get()
+    slot = (id(inventory), key)
+    if slot not in _RUN_CACHE:
+        _RUN_CACHE[slot] = build(inventory)
+    return _RUN_CACHE[slot]
+
+
+def cluster() -> Cluster:
+    return _memo("cluster", cluster_from_inventory)
+
+
+def secrets() -> Secrets:
+    def build(inventory) -> Secrets:
+        head = next(h for h in inventory if "slurm_head" in h.groups)
+        return load_secrets(secrets_path(head.data.get("secrets_file")))
+
+    return _memo("secrets", build)
+
+
+def is_head() -> bool:
+    return "slurm_head" in host.groups
+
+
+def is_worker() -> bool:
+    return "slurm_worker" in host.groups
+
+
+def detect(worker) -> DetectedNode:
+    """Read one worker's hardware facts (over its own connection)."""
+    spec = cluster().node(worker.name)
+    return DetectedNode(
+        hardware=worker.get_fact(Hardware),
+        nvidia=worker.get_fact(NvidiaSmi),
+        gpu_devices=tuple(worker.get_fact(NvidiaDeviceFiles, glob=spec.gpu_device_glob)),
+    )
+
+
+def node_lines() -> list[NodeLine]:
+    """Every worker's slurm.conf line, checked against what its facts detected."""
+
+    def build(inventory) -> list[NodeLine]:
+        workers = {h.name: h for h in inventory if "slurm_worker" in h.groups}
+        detected = {name: detect(worker) for name, worker in workers.items()}
+        return plan_nodes(cluster(), detected)
+
+    return _memo("node_lines", build)

@@ -1,0 +1,134 @@
+"""Settings for the whole Snakepit cluster (every host reads them).
+
+Loaded and validated by `snakepit.model.build_cluster`; a bad value stops the run before any
+host is touched, naming this file and the field.
+"""
+
+# The network the cluster lives on: NFS exports, the proxy and no_proxy are limited to it.
+cluster_subnet = "192.168.1.0/24"
+
+# Zoneinfo name for every host.
+timezone = "Etc/UTC"
+
+# Packages every host gets (admins' tools and what users build with).
+base_packages = [
+    "vim",
+    "git",
+    "tmux",
+    "htop",
+    "build-essential",
+    "curl",
+    "rsync",
+    "less",
+    "tzdata",
+]
+
+# Users and groups get fixed ids so files on NFS mean the same everywhere.
+uid_range = [1000, 59999]
+groups = [
+    {"name": "snakepit", "gid": 1777},
+    {"name": "slurm", "gid": 1877},
+    {"name": "admin", "gid": 3000},
+]
+users = [
+    {
+        "name": "slurm",
+        "uid": 1877,
+        "group": "slurm",
+        "groups": ["snakepit"],
+        "home": "/home/slurm",
+        "shell": "/bin/bash",
+        "comment": "Slurm workload manager",
+    },
+    {
+        "name": "admin",
+        "uid": 3000,
+        "group": "admin",
+        "home": "/home/admin",
+        "sudo": True,  # passwordless, through /etc/sudoers.d/snakepit-admins
+        "comment": "cluster administrator",
+    },
+    # Human users: {"name", "uid", "groups", "ssh_keys"}, uids from 2000.
+]
+
+# Slurm, shared by slurmctld (head) and slurmd (workers, configless).
+slurm = {
+    "cluster_name": "snakepit",
+    # Production tracks jobs with cgroups; the sandbox overrides these (no cgroup write access).
+    "proctrack_type": "proctrack/cgroup",
+    "task_plugin": "task/cgroup,task/affinity",
+    "select_type_parameters": "CR_Core_Memory",
+    "return_to_service": 2,
+    # RealMemory declared = detected memory minus this, so the OS keeps some.
+    "memory_reserve_mib": 2048,
+    # slurmdbd's MariaDB database and user (the password lives in the secrets file).
+    "database": "slurm_acct_db",
+    "database_user": "slurm",
+    "extra_config": {},
+}
+
+# One partition per GPU model; members are the inventory group of the same name.
+slurm_partitions = [
+    {"name": "txp", "gpu_type": "titanxp", "default": True, "max_time": "INFINITE"},
+    {"name": "g2080", "gpu_type": "rtx2080ti", "max_time": "INFINITE"},
+    {"name": "q6000", "gpu_type": "quadro6000", "max_time": "INFINITE"},
+]
+
+# Shared storage: the head exports, the workers mount (nfs). The sandbox has no NFS in its
+# kernel and uses "shared-volume" (a Docker volume at the same paths).
+storage = {
+    "mode": "nfs",
+    "exports": [
+        {
+            "path": "/snakepit/shared",
+            "mount_point": "/data/ro",
+            "access": "ro",
+            "owner": "root",
+            "group": "root",
+            "mode": "0755",
+        },
+        {
+            "path": "/data/rw",
+            "mount_point": "/data/rw",
+            "access": "rw",
+            "owner": "slurm",
+            "group": "slurm",
+            "mode": "0750",
+        },
+        {
+            "path": "/home/slurm",
+            "mount_point": "/home/slurm",
+            "access": "rw",
+            "owner": "slurm",
+            "group": "slurm",
+            "mode": "0750",
+        },
+        {
+            "path": "/snakepit/home",
+            "mount_point": "/data/home",
+            "access": "ro",
+            "owner": "root",
+            "group": "snakepit",
+            "mode": "0750",
+        },
+        {
+            "path": "/data/sw",
+            "mount_point": "/data/sw",
+            "access": "ro",
+            "owner": "root",
+            "group": "root",
+            "mode": "0755",
+        },
+    ],
+    "mount_options": ["nosuid", "hard", "bg", "noatime"],
+}
+
+# Caching HTTP proxy on the head (squid): apt on the workers goes through it.
+proxy = {
+    "port": 8123,
+    "cache_size_mib": 20000,
+    "no_proxy": ["localhost", "127.0.0.1"],
+}
+
+# The exact CUDA/NVIDIA package manifest workers install (manifests/); None: no CUDA.
+cuda_manifest = None

@@ -1,0 +1,1 @@
+"""The head node: slurmctld, slurmdbd + MariaDB, NFS server, the caching proxy."""

@@ -1,0 +1,1 @@
+"""GPU workers: configless slurmd, NFS mounts, the exact CUDA manifest."""

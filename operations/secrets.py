@@ -1,0 +1,74 @@
+"""Files that hold secrets: compared by SHA-256, uploaded without a diff, never printed."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import shlex
+
+from pyinfra import host
+from pyinfra.api import FileUploadCommand, StringCommand, operation
+from pyinfra.facts.files import File, Sha256File
+
+
+class SecretBuffer(io.BytesIO):
+    """In-memory upload source whose every printable form hides the content."""
+
+    def __init__(self, content: bytes, label: str):
+        super().__init__(content)
+        self.name = f"<secret {label}>"  # pyinfra's JSON encoder prints IO objects' names
+
+    def __repr__(self) -> str:
+        return self.name
+
+    __str__ = __repr__
+
+
+def fingerprint(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+@operation()
+def secret_file(path: str, content: bytes, user: str, group: str, mode: str, label: str):
+    """
+    Keep a file that holds a secret: exact content, owner and mode, with no diff and no
+    content in any output. Changes are detected by SHA-256 fingerprint.
+
+    + path: where the file lives on the host
+    + content: the bytes it must hold
+    + user, group: its owner
+    + mode: octal mode, e.g. ``"0400"``
+    + label: what the secret is, shown instead of the content (e.g. ``"munge key"``)
+
+    .. code:: python
+
+        secret_file(
+            name="Install the munge key (sha256 only)",
+            path="/etc/munge/munge.key", content=key, user="munge", group="munge",
+            mode="0400", label="munge key",
+        )
+    """
+    current = host.get_fact(Sha256File, path=path)
+    info = host.get_fact(File, path=path)
+    wanted = fingerprint(content)
+    quoted = shlex.quote(path)
+    if current != wanted:
+        staging = f"{path}.snakepit-new"
+        # The staging file is made private before the content arrives.
+        yield StringCommand(f"umask 077 && install -m 0600 /dev/null {shlex.quote(staging)}")
+        yield FileUploadCommand(SecretBuffer(content, label), staging)
+        yield StringCommand(
+            f"chown {shlex.quote(f'{user}:{group}')} {shlex.quote(staging)} && "
+            f"chmod {shlex.quote(mode)} {shlex.quote(staging)} && "
+            f"mv -f {shlex.quote(staging)} {quoted}"
+        )
+        return
+    # pyinfra's File fact gives the mode as the octal digits read as an int (0400 -> 400).
+    wrong_mode = info and info.get("mode") != int(mode)
+    wrong_owner = info and (info.get("user"), info.get("group")) != (user, group)
+    if wrong_owner:
+        yield StringCommand(f"chown {shlex.quote(f'{user}:{group}')} {quoted}")
+    if wrong_mode:
+        yield StringCommand(f"chmod {shlex.quote(mode)} {quoted}")
+    if not (wrong_owner or wrong_mode):
+        host.noop(f"{label} at {path} matches (sha256 {wanted[:16]}…)")
