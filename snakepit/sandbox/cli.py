@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+from snakepit.sandbox import slurm_checks as checks
 from snakepit.sandbox.cluster import DEFAULT_NAME, REPO_ROOT, Sandbox, SandboxError
 from snakepit.sandbox.engine import EngineError
 
@@ -90,7 +91,20 @@ def demo(sandbox: Sandbox, workers: int) -> int:
         print(f"   {host.name:10} {host.role:7} {host.address:16} {host.container}")
     print(f"   inventory: {sandbox.inventory_path}")
     print("== facts read over SSH by pyinfra")
-    print(facts_table(gather_facts(sandbox)))
+    print(facts_table(gather_facts(sandbox)), flush=True)
+
+    print(f"== pyinfra {sandbox.inventory_path} deploys/site.py -y", flush=True)
+    started = time.monotonic()
+    if (rc := checks.converge(sandbox)) != 0:
+        print(f"converge failed (pyinfra exit {rc})", file=sys.stderr)
+        return rc
+    print(f"== converged in {time.monotonic() - started:.1f}s; sinfo -N:")
+    print(checks.wait_for_idle_nodes(sandbox, count=workers).rstrip())
+    print(f"== srun -N{workers} hostname")
+    print("\n".join(checks.srun_hostnames(sandbox, workers)))
+    print("== sbatch a job that writes into /data/rw (shared storage), read back on the head")
+    path, text = checks.batch_job_to_shared_storage(sandbox)
+    print(f"{path}: {text.strip()}")
     return 0
 
 
@@ -104,8 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("down", help="remove the sandbox's containers, network and keys")
     sub.add_parser("inventory", help="print the path of the generated pyinfra inventory")
     sub.add_parser("facts", help="print a per-host table of facts read over SSH")
-    demo = sub.add_parser("demo", help="the main job: up, then the facts table")
-    demo.add_argument("--workers", type=int, default=2, help="number of workers (default: 2)")
+    demo_parser = sub.add_parser("demo", help="the main job: up, then the facts table")
+    demo_parser.add_argument(
+        "--workers", type=int, default=2, help="number of workers (default: 2)"
+    )
     args = parser.parse_args(argv)
 
     sandbox = Sandbox(args.name)
