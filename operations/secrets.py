@@ -24,39 +24,60 @@ class SecretBuffer(io.BytesIO):
     __str__ = __repr__
 
 
+class SecretBytes:
+    """Bytes that print as their label only: safe in operation arguments, logs and reprs,
+    even where pyinfra records an operation's arguments (unnamed operations, JSON output)."""
+
+    __slots__ = ("_value", "label")
+
+    def __init__(self, value: bytes, label: str):
+        self._value = value
+        self.label = label
+
+    def reveal(self) -> bytes:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"<secret {self.label}>"
+
+    __str__ = __repr__
+
+
 def fingerprint(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
 @operation()
-def secret_file(path: str, content: bytes, user: str, group: str, mode: str, label: str):
+def secret_file(path: str, content: SecretBytes, user: str, group: str, mode: str):
     """
     Keep a file that holds a secret: exact content, owner and mode, with no diff and no
     content in any output. Changes are detected by SHA-256 fingerprint.
 
     + path: where the file lives on the host
-    + content: the bytes it must hold
+    + content: the bytes it must hold, as ``SecretBytes`` (whose label is shown instead)
     + user, group: its owner
     + mode: octal mode, e.g. ``"0400"``
-    + label: what the secret is, shown instead of the content (e.g. ``"munge key"``)
 
     .. code:: python
 
         secret_file(
             name="Install the munge key (sha256 only)",
-            path="/etc/munge/munge.key", content=key, user="munge", group="munge",
-            mode="0400", label="munge key",
+            path="/etc/munge/munge.key", content=SecretBytes(key, "munge key"),
+            user="munge", group="munge", mode="0400",
         )
     """
+    if not isinstance(content, SecretBytes):
+        raise TypeError("secret_file takes its content as SecretBytes, never plain bytes")
+    label = content.label
     current = host.get_fact(Sha256File, path=path)
     info = host.get_fact(File, path=path)
-    wanted = fingerprint(content)
+    wanted = fingerprint(content.reveal())
     quoted = shlex.quote(path)
     if current != wanted:
         staging = f"{path}.snakepit-new"
         # The staging file is made private before the content arrives.
         yield StringCommand(f"umask 077 && install -m 0600 /dev/null {shlex.quote(staging)}")
-        yield FileUploadCommand(SecretBuffer(content, label), staging)
+        yield FileUploadCommand(SecretBuffer(content.reveal(), label), staging)
         yield StringCommand(
             f"chown {shlex.quote(f'{user}:{group}')} {shlex.quote(staging)} && "
             f"chmod {shlex.quote(mode)} {shlex.quote(staging)} && "

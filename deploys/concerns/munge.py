@@ -8,7 +8,7 @@ from pyinfra.facts.files import Sha256File
 from pyinfra.operations import apt, systemd
 
 from operations.records import applied
-from operations.secrets import secret_file
+from operations.secrets import SecretBytes, secret_file
 from snakepit.secrets import Secrets
 
 KEY_PATH = "/etc/munge/munge.key"
@@ -22,11 +22,10 @@ def munge(secrets: Secrets) -> None:
     secret_file(
         name=f"munge key: sha256 {(current or 'none')[:16]} -> {wanted[:16]}",
         path=KEY_PATH,
-        content=secrets.munge_key,
+        content=SecretBytes(secrets.munge_key, "munge key"),
         user="munge",
         group="munge",
         mode="0400",
-        label="munge key",
     )
     applied(
         name="Restart munge when its key changed",

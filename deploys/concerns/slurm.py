@@ -16,7 +16,7 @@ from pyinfra.operations import apt, files, systemd
 
 from deploys import context
 from operations.records import applied
-from operations.secrets import secret_file
+from operations.secrets import SecretBytes, secret_file
 from snakepit import slurm
 from snakepit.model import Cluster
 from snakepit.secrets import Secrets
@@ -81,11 +81,10 @@ def slurmdbd(cluster: Cluster, secrets: Secrets) -> None:
     secret_file(
         name="slurmdbd's database and user (SQL, 0600)",
         path=sql_path,
-        content=sql,
+        content=SecretBytes(sql, "slurmdbd database SQL"),
         user="root",
         group="root",
         mode="0600",
-        label="slurmdbd database SQL",
     )
     applied(
         name="Create slurmdbd's database and user",
@@ -98,11 +97,10 @@ def slurmdbd(cluster: Cluster, secrets: Secrets) -> None:
     secret_file(
         name="slurmdbd.conf (0600 slurm:slurm, holds the database password)",
         path="/etc/slurm/slurmdbd.conf",
-        content=conf.encode(),
+        content=SecretBytes(conf.encode(), "slurmdbd.conf"),
         user="slurm",
         group="slurm",
         mode="0600",
-        label="slurmdbd.conf",
     )
     applied(
         name="Restart slurmdbd when slurmdbd.conf changed",
