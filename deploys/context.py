@@ -7,6 +7,7 @@ Anything wrong raises here, while pyinfra is still planning: no host has been ch
 
 from __future__ import annotations
 
+from gevent.lock import RLock
 from pyinfra import host
 from pyinfra.context import ctx_inventory
 
@@ -17,15 +18,23 @@ from snakepit.model import Cluster
 from snakepit.secrets import Secrets, load_secrets, secrets_path
 from snakepit.slurm import DetectedNode, NodeLine, plan_nodes
 
-_RUN_CACHE: dict[tuple[int, str], object] = {}
+_RUN_CACHE: dict[tuple[int, str], tuple[bool, object]] = {}
+_LOCK = RLock()  # greenlets of every host ask at once; the first builds, the rest wait
 
 
 def _memo(key: str, build):
     inventory = ctx_inventory.get()
     slot = (id(inventory), key)
-    if slot not in _RUN_CACHE:
-        _RUN_CACHE[slot] = build(inventory)
-    return _RUN_CACHE[slot]
+    with _LOCK:
+        if slot not in _RUN_CACHE:
+            try:
+                _RUN_CACHE[slot] = (True, build(inventory))
+            except Exception as error:  # every host fails with the same clear error
+                _RUN_CACHE[slot] = (False, error)
+    ok, value = _RUN_CACHE[slot]
+    if not ok:
+        raise value
+    return value
 
 
 def cluster() -> Cluster:
@@ -59,7 +68,11 @@ def detect(worker) -> DetectedNode:
 
 
 def node_lines() -> list[NodeLine]:
-    """Every worker's slurm.conf line, checked against what its facts detected."""
+    """Every worker's slurm.conf line, checked against what its facts detected.
+
+    Reads every worker's facts once per run, whichever host asks first, so a mismatch
+    anywhere stops the whole run with one line per problem.
+    """
 
     def build(inventory) -> list[NodeLine]:
         workers = {h.name: h for h in inventory if "slurm_worker" in h.groups}
@@ -67,3 +80,7 @@ def node_lines() -> list[NodeLine]:
         return plan_nodes(cluster(), detected)
 
     return _memo("node_lines", build)
+
+
+def node_line(name: str) -> NodeLine:
+    return next(line for line in node_lines() if line.name == name)

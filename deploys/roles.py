@@ -28,10 +28,10 @@ def converge(roles: tuple[str, ...] = ROLES) -> None:
     worker = context.is_worker() and "worker" in roles
     if not (head or worker):
         return
+    # Plan the node lines now (reads every worker's facts once), so that a hardware
+    # mismatch stops the run before the first operation anywhere.
+    context.node_lines()
     if head:
-        # Plan the node lines now (reads every worker's facts), so that a hardware
-        # mismatch stops the run before the first operation anywhere.
-        context.node_lines()
         proxy_server(cluster)
     barrier(name="Proxy is up before workers use it", reason="apt on workers goes through it")
     if worker:

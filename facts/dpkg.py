@@ -75,3 +75,24 @@ class HeldPackages(FactBase[PackageNames]):
 
     def process(self, output: list[str]) -> PackageNames:
         return parse_showhold(output)
+
+
+class DpkgAudit(FactBase[tuple[str, ...]]):
+    """
+    Returns what stops apt from working after an interrupted run: ``"interrupted"`` when
+    dpkg's journal (/var/lib/dpkg/updates) holds unfinished work, plus ``dpkg --audit``'s
+    lines about half-installed or unconfigured packages. Empty when dpkg is consistent.
+    """
+
+    def command(self) -> str:
+        return (
+            'if [ -n "$(ls -A /var/lib/dpkg/updates 2>/dev/null)" ]; then echo interrupted; fi; '
+            "dpkg --audit 2>/dev/null | head -n 40; true"
+        )
+
+    @staticmethod
+    def default() -> tuple[str, ...]:
+        return ()
+
+    def process(self, output: list[str]) -> tuple[str, ...]:
+        return tuple(line for line in output if line.strip())

@@ -64,7 +64,9 @@ slurm = {
     # slurmdbd's MariaDB database and user (the password lives in the secrets file).
     "database": "slurm_acct_db",
     "database_user": "slurm",
-    "extra_config": {},
+    # Jobs that ask for no memory get this much per CPU (not the whole node), so jobs
+    # share nodes by cores and GPUs.
+    "extra_config": {"DefMemPerCPU": 4096},
 }
 
 # One partition per GPU model; members are the inventory group of the same name.

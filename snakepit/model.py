@@ -18,6 +18,10 @@ from typing import Any
 NAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 HOSTNAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]{0,62}$")
 STORAGE_MODES = ("nfs", "shared-volume")
+# One public key, one line: "<type> <base64> [comment]" (no options, no second line).
+SSH_KEY_RE = re.compile(
+    r"(ssh-(ed25519|rsa)|ecdsa-sha2-nistp\d+|sk-[a-z0-9@.-]+) [A-Za-z0-9+/]+={0,3}( [^\n\r]*)?"
+)
 ROLES = ("slurm_head", "slurm_worker")
 
 
@@ -239,8 +243,14 @@ class _Reader:
 
 def _absolute(reader: _Reader, key: str) -> str:
     value = reader.get(key, str)
-    if not value.startswith("/") or "//" in value or any(c in value for c in " \t\n'\"$`\\"):
-        raise reader.error(key, f"{value!r} is not a plain absolute path")
+    parts = value.strip("/").split("/")
+    if (
+        not value.startswith("/")
+        or "//" in value
+        or any(part in (".", "..") for part in parts)
+        or not re.fullmatch(r"[A-Za-z0-9/_.+-]+", value)
+    ):
+        raise reader.error(key, f"{value!r} is not a plain, normalized absolute path")
     return value.rstrip("/") or "/"
 
 
@@ -356,9 +366,7 @@ def _users(
                 raise item.error(key, f"unknown group {g!r} (not in groups)")
         keys = item.strings("ssh_keys", ())
         for index, key in enumerate(keys):
-            if not re.match(
-                r"^(ssh-(ed25519|rsa)|ecdsa-sha2-nistp\d+|sk-\S+) [A-Za-z0-9+/=]+", key
-            ):
+            if not SSH_KEY_RE.fullmatch(key):
                 raise DataError(
                     f"{item.path('ssh_keys')}[{index}]",
                     "is not an OpenSSH public key line",
@@ -415,6 +423,12 @@ def _partitions(
             )
         )
     defaults = [p.name for p in partitions if p.default]
+    empty_defaults = [p.name for p in partitions if p.default and not p.members]
+    if len(defaults) == 1 and empty_defaults and workers:
+        raise r.error(
+            "slurm_partitions",
+            f"default partition {empty_defaults[0]!r} has no members (inventory group)",
+        )
     if len(defaults) != 1:
         raise r.error(
             "slurm_partitions", f"exactly one partition needs default: True, got {defaults}"
@@ -439,13 +453,20 @@ def _node(host: str, data: Mapping[str, Any], partitions: tuple[PartitionSpec, .
         host=host,
         partition=partition.name,
         gpu_type=partition.gpu_type,
-        gpu_count=declared.get("gpus", int, None, none=True),
+        gpu_count=_non_negative(declared, "gpus"),
         cpus=declared.positive("cpus", None, none=True),
         sockets=declared.positive("sockets", None, none=True),
         cores_per_socket=declared.positive("cores_per_socket", None, none=True),
         threads_per_core=declared.positive("threads_per_core", None, none=True),
         gpu_device_glob=declared.get("gpu_device_glob", str, "/dev/nvidia[0-9]*"),
     )
+
+
+def _non_negative(reader: _Reader, key: str) -> int | None:
+    value = reader.get(key, int, None, none=True)
+    if value is not None and value < 0:
+        raise reader.error(key, f"must be >= 0, got {value}")
+    return value
 
 
 def _slurm(r: _Reader) -> SlurmSettings:
@@ -494,6 +515,11 @@ def _storage(r: _Reader, network: ipaddress.IPv4Network | ipaddress.IPv6Network)
                 mode=mode_text,
             )
         )
+    for attribute in ("path", "mount_point"):
+        values = [getattr(e, attribute) for e in exports]
+        duplicates = sorted({v for v in values if values.count(v) > 1})
+        if duplicates:
+            raise r.error("exports", f"two exports share the {attribute} {duplicates[0]!r}")
     options = r.strings("mount_options")
     return StorageSettings(mode=mode, exports=tuple(exports), mount_options=options)
 

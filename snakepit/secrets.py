@@ -79,7 +79,7 @@ def load_secrets(path: Path) -> Secrets:
             raise SecretsError(f"secrets file {path}: {key} is missing or not a string")
     try:
         munge_key = base64.b64decode(data["munge_key"], validate=True)
-    except binascii.Error:
+    except (binascii.Error, ValueError):
         raise SecretsError(f"secrets file {path}: munge_key is not base64") from None
     if not 32 <= len(munge_key) <= 4096:
         raise SecretsError(

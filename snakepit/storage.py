@@ -36,24 +36,33 @@ def check_exports(text: str) -> None:
             host, _, options = client.partition("(")
             if host in ("*", "") or "*" in host:
                 raise StorageError(f"/etc/exports line {number}: exported to everyone: {line!r}")
-            ipaddress.ip_network(host, strict=True)
+            try:
+                network = ipaddress.ip_network(host, strict=True)
+            except ValueError as error:
+                raise StorageError(
+                    f"/etc/exports line {number}: {host!r} is not a subnet ({error})"
+                ) from None
+            if network.prefixlen < 8:
+                raise StorageError(f"/etc/exports line {number}: {network} is wider than a /8")
             if not options.endswith(")") or not {"ro", "rw"} & set(options[:-1].split(",")):
                 raise StorageError(f"/etc/exports line {number}: options need ro or rw")
 
 
 def mount_unit_name(path: str) -> str:
-    """systemd-escape --path --suffix=mount, for the plain paths our data allows."""
-    parts = [part for part in path.strip("/").split("/") if part]
-    escaped = []
-    for part in parts:
-        out = ""
-        for index, char in enumerate(part):
-            if char.isalnum() or char in "_:" or (char == "." and index > 0):
-                out += char
-            else:
-                out += f"\\x{ord(char):02x}"
-        escaped.append(out)
-    return "-".join(escaped) + ".mount"
+    """What `systemd-escape --path --suffix=mount` prints for a normalized absolute path."""
+    trimmed = path.strip("/")
+    if not trimmed:
+        return "-.mount"
+    out = []
+    for index, byte in enumerate(trimmed.encode()):
+        char = chr(byte)
+        if char == "/":
+            out.append("-")
+        elif (char.isascii() and char.isalnum()) or char in "_:" or (char == "." and index):
+            out.append(char)
+        else:
+            out.append(f"\\x{byte:02x}")
+    return "".join(out) + ".mount"
 
 
 def mount_unit(cluster: Cluster, export: NfsExport) -> str:

@@ -7,6 +7,7 @@ from io import StringIO
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files
 
+from operations import dpkg
 from snakepit.model import Cluster
 
 # Workers keep exactly the packages we install: apt's periodic jobs are off, and should
@@ -30,6 +31,7 @@ Unattended-Upgrade::Package-Blacklist {
 
 @deploy("Base system")
 def base(cluster: Cluster, worker: bool) -> None:
+    dpkg.consistent(name="dpkg finished any interrupted work")
     apt.update(name="Refresh apt's package lists (at most hourly)", cache_time=3600)
     apt.packages(
         name=f"Install base packages ({', '.join(cluster.base_packages)})",

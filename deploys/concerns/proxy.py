@@ -13,6 +13,7 @@ from io import StringIO
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, systemd
 
+from operations import dpkg
 from operations.records import applied
 from snakepit.model import Cluster
 
@@ -56,6 +57,7 @@ def profile_proxy(cluster: Cluster) -> str:
 
 @deploy("Caching proxy (head)")
 def proxy_server(cluster: Cluster) -> None:
+    dpkg.consistent(name="dpkg finished any interrupted work")
     apt.update(name="Refresh apt's package lists (at most hourly)", cache_time=3600)
     apt.packages(name="Install squid", packages=["squid"], no_recommends=True)
     content = squid_conf(cluster)

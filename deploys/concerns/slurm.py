@@ -178,10 +178,7 @@ ConditionPathExists=
 
 @deploy("Slurm node daemon (worker)")
 def slurmd(cluster: Cluster) -> None:
-    spec = cluster.node(host.name)
-    line, problems = slurm.plan_node(spec, context.detect(host), cluster.slurm.memory_reserve_mib)
-    if problems:
-        raise slurm.HardwareMismatch(problems)
+    line = context.node_line(host.name)
     defaults = slurmd_defaults(cluster)
 
     apt.packages(

@@ -1,0 +1,361 @@
+"""The product: `deploys/site.py` turns the sandbox's bare hosts into a Slurm GPU cluster.
+
+Runs in file order on the session sandbox: converge, use the cluster, converge again and
+expect nothing to change, preview edits, prove secrets never show, refuse bad input before
+touching a host, survive a worker dying mid-run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from snakepit.sandbox import slurm_checks as checks
+from snakepit.secrets import generate, load_secrets
+from tests.integration.pyinfra_run import REPO_ROOT, run_pyinfra
+
+SITE = "deploys/site.py"
+
+
+def changed_ops(result: dict) -> dict[str, list[str]]:
+    """{operation name: hosts it changed} from pyinfra's --json results."""
+    return {op["name"]: op["success"] for op in result["results"]["operations"] if op["success"]}
+
+
+def planned_changes(result: dict) -> dict[str, list[str]]:
+    """{operation name: hosts it would change} from pyinfra's --json --dry plan."""
+    return {op["name"]: op["hosts_with_change"] for op in result["plan"] if op["hosts_with_change"]}
+
+
+@pytest.fixture(scope="module")
+def converged(sandbox, pyinfra):
+    result = pyinfra(SITE, "-y").json
+    assert result["results"]["totals"]["error"] == 0
+    checks.wait_for_idle_nodes(sandbox, count=2)
+    return result
+
+
+def slurm_conf_sha(sandbox) -> str:
+    rc, out = sandbox.exec("head", "sha256sum /etc/slurm/slurm.conf")
+    return out.split()[0] if rc == 0 else ""
+
+
+# -- a. a working cluster ------------------------------------------------------------------
+
+
+def test_first_converge_changes_every_host(converged):
+    changed = changed_ops(converged)
+    assert changed["Users and groups | User slurm (uid 1877)"] == ["head", "worker1", "worker2"]
+    hosts_changed = {host for hosts in changed.values() for host in hosts}
+    assert hosts_changed == {"head", "worker1", "worker2"}
+
+
+def test_sinfo_srun_and_shared_storage(sandbox, converged):
+    states = checks.wait_for_idle_nodes(sandbox, count=2)
+    assert sorted(states.split()) == sorted(["worker1", "idle", "worker2", "idle"])
+    assert checks.srun_hostnames(sandbox, 2) == ["worker1", "worker2"]
+    path, text = checks.batch_job_to_shared_storage(sandbox)
+    assert text.startswith("job ") and "ran on worker" in text
+    # The worker wrote it; the head reads it: same storage at /data/rw on both.
+    worker = text.split()[-1]
+    rc, out = sandbox.exec(worker, f"cat {path}")
+    assert rc == 0 and out == text
+
+
+def test_fixed_ids_munge_and_modes(sandbox, converged):
+    for host in ("head", "worker1", "worker2"):
+        rc, out = sandbox.exec(
+            host,
+            "id -u slurm; id -g slurm; getent group snakepit | cut -d: -f3,4; id -u admin; "
+            "stat -c '%a %U:%G' /etc/munge/munge.key; sudo -l -U admin | tail -1",
+        )
+        assert rc == 0, out
+        lines = out.splitlines()
+        assert lines[:4] == ["1877", "1877", "1777:slurm", "3000"]
+        assert lines[4] == "400 munge:munge"
+        assert "NOPASSWD: ALL" in lines[5]
+    rc, out = sandbox.exec("head", "stat -c '%a %U:%G' /etc/slurm/slurmdbd.conf /data/rw")
+    assert out.split("\n")[:2] == ["600 slurm:slurm", "750 slurm:slurm"]
+    rc, out = sandbox.exec("head", "sacct -n -X -o jobid | wc -l")
+    assert rc == 0 and int(out) >= 1  # accounting through slurmdbd + MariaDB works
+
+
+def test_configless_workers_and_rendered_storage(sandbox, converged):
+    rc, out = sandbox.exec("worker1", "test ! -e /etc/slurm/slurm.conf && cat /etc/default/slurmd")
+    assert rc == 0 and "--conf-server head" in out
+    rc, exports = sandbox.exec("head", "cat /etc/exports")
+    assert "*" not in exports
+    subnet = sandbox.subnet()
+    assert f"/data/rw {subnet}(rw," in exports and f"/snakepit/shared {subnet}(ro," in exports
+    rc, unit = sandbox.exec("worker1", "systemctl cat data-rw.mount")
+    assert rc == 0, unit  # systemd parsed the unit
+    assert "What=head:/data/rw" in unit and "Options=nosuid,hard,bg,noatime,rw" in unit
+
+
+def test_workers_use_the_heads_caching_proxy(sandbox, converged):
+    rc, out = sandbox.exec("worker2", "apt-config dump | grep -i 'Acquire::http::Proxy '")
+    assert rc == 0 and "http://head:8123" in out
+    rc, out = sandbox.exec("worker2", ". /etc/profile.d/snakepit-proxy.sh; echo $no_proxy")
+    assert "head" in out and sandbox.subnet() in out
+    # A package fetched twice through the proxy is a cache hit the second time.
+    for _ in range(2):
+        rc, out = sandbox.exec(
+            "worker2", "cd /tmp && rm -f cowsay_*.deb && apt-get download -q cowsay 2>&1"
+        )
+        assert rc == 0, out
+    rc, log = sandbox.exec("head", "grep cowsay_ /var/log/squid/access.log")
+    assert "TCP_MISS" in log.splitlines()[0] or "HIT" in log.splitlines()[0]
+    assert "HIT" in log.splitlines()[-1], log
+
+
+# -- b. GPU scheduling without GPUs ----------------------------------------------------------
+
+
+def test_gres_gpu_jobs_get_distinct_devices_and_a_third_waits(sandbox, converged):
+    out = checks.head_shell(
+        sandbox, "srun -w worker1 --gres=gpu:1 sh -c 'echo $CUDA_VISIBLE_DEVICES'", user="slurm"
+    )
+    assert out.strip() == "0"
+    submit = (
+        "sbatch --parsable -w worker1 --gres=gpu:1 -o /dev/null "
+        "--wrap 'echo $CUDA_VISIBLE_DEVICES > /data/rw/gpu-$SLURM_JOB_ID; sleep 30'"
+    )
+    jobs = [checks.head_shell(sandbox, submit, user="slurm").strip() for _ in range(3)]
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            states = checks.head_shell(sandbox, f"squeue -h -j {','.join(jobs)} -o '%i %T %r'")
+            by_job = {line.split()[0]: line.split()[1:] for line in states.splitlines()}
+            running = [j for j in jobs if by_job.get(j, [""])[0] == "RUNNING"]
+            written = [
+                j for j in running if sandbox.exec("head", f"test -s /data/rw/gpu-{j}")[0] == 0
+            ]
+            if len(written) == 2:
+                break
+            time.sleep(1)
+        assert len(running) == 2, states
+        waiting = [j for j in jobs if j not in running]
+        assert by_job[waiting[0]][0] == "PENDING", states
+        devices = {checks.head_shell(sandbox, f"cat /data/rw/gpu-{j}").strip() for j in running}
+        assert devices == {"0", "1"}
+    finally:
+        checks.head_shell(sandbox, f"scancel {' '.join(jobs)}")
+
+
+# -- c. and d. a second converge changes nothing; previews are exact -------------------------
+
+
+def test_second_converge_changes_nothing(sandbox, converged, pyinfra):
+    before = slurm_conf_sha(sandbox)
+    result = pyinfra(SITE, "-y").json
+    assert changed_ops(result) == {}
+    assert result["results"]["totals"]["error"] == 0
+    assert result["results"]["totals"]["no_change"] > 100
+    assert slurm_conf_sha(sandbox) == before
+
+
+def test_dry_run_after_converge_shows_no_change(converged, pyinfra):
+    assert planned_changes(pyinfra(SITE, "--dry").json) == {}
+
+
+@pytest.fixture
+def group_data_edit(sandbox):
+    """Append to the sandbox's group-data overrides; restored afterwards."""
+    path = sandbox.group_data_dir / "all.py"
+    original = path.read_text()
+
+    def edit(text: str) -> None:
+        path.write_text(original + "\n" + text + "\n")
+
+    yield edit
+    path.write_text(original)
+
+
+def test_dry_run_after_adding_a_user_shows_exactly_that(converged, pyinfra, group_data_edit):
+    group_data_edit(
+        'users = [*__production["users"], {"name": "alice", "uid": 2001, '
+        '"groups": ["snakepit"], "group": "snakepit"}]'
+    )
+    plan = planned_changes(pyinfra(SITE, "--dry").json)
+    assert plan == {"Users and groups | User alice (uid 2001)": ["head", "worker1", "worker2"]}
+
+
+def test_dry_run_after_changing_a_partition(sandbox, converged, pyinfra, group_data_edit):
+    group_data_edit(
+        'slurm_partitions = [{**p, "max_time": "7-00:00:00"} if p["name"] == "txp" else p '
+        'for p in __production["slurm_partitions"]]'
+    )
+    plan = planned_changes(pyinfra(SITE, "--dry").json)
+    assert plan == {
+        "Slurm controller (head) | /etc/slurm/slurm.conf": ["head"],
+    }
+    pid = sandbox.exec("head", "systemctl show -p MainPID --value slurmctld")[1]
+    result = pyinfra(SITE, "-y").json
+    assert changed_ops(result) == {
+        "Slurm controller (head) | /etc/slurm/slurm.conf": ["head"],
+        "Slurm controller (head) | Apply slurm.conf: restart slurmctld, or scontrol "
+        "reconfigure if enough": ["head"],
+    }
+    # Reconfigured, not restarted: same process, new partition limit.
+    assert sandbox.exec("head", "systemctl show -p MainPID --value slurmctld")[1] == pid
+    _, out = sandbox.exec("head", "scontrol show partition txp")
+    assert "MaxTime=7-00:00:00" in out
+
+
+# -- e. secrets never show -------------------------------------------------------------------
+
+
+def test_rotated_secrets_never_appear_in_any_output(sandbox, converged, pyinfra):
+    old = load_secrets(sandbox.secrets_path)
+    generate(sandbox.secrets_path, force=True)
+    new = load_secrets(sandbox.secrets_path)
+    outputs = []
+    for args in (("--dry",), ("--dry", "--diff"), ("--dry", "-vvv"), ("--dry", "--debug")):
+        result = pyinfra(SITE, *args, json_output=False)
+        outputs.append(result.stdout + result.stderr)
+    json_run = pyinfra(SITE, "--dry")
+    outputs.append(json_run.stdout + json_run.stderr)
+    plan = planned_changes(json_run.json)
+    assert plan[
+        "munge | munge key: sha256 "
+        + old.munge_key_sha256[:16]
+        + " -> "
+        + new.munge_key_sha256[:16]
+    ] == ["head", "worker1", "worker2"]
+    real = pyinfra(SITE, "-y", "-vv", json_output=False)
+    outputs.append(real.stdout + real.stderr)
+    text = "\n".join(outputs)
+    for secrets in (old, new):
+        for form in secrets.forms():
+            assert form not in text
+    # The rotated key and password are live: munge agrees everywhere, accounting works.
+    rc, out = sandbox.exec("head", "sha256sum /etc/munge/munge.key")
+    assert out.split()[0] == new.munge_key_sha256
+    checks.wait_for_idle_nodes(sandbox, count=2)
+    assert checks.srun_hostnames(sandbox, 2) == ["worker1", "worker2"]
+    rc, out = sandbox.exec("head", "systemctl is-active slurmdbd && sacctmgr -n list cluster")
+    assert rc == 0 and "snakepit" in out
+
+
+# -- f. bad input is refused before any host is touched --------------------------------------
+
+
+def _refused(pyinfra, sandbox, *args: str) -> str:
+    before = slurm_conf_sha(sandbox)
+    result = pyinfra(SITE, "-y", *args, check=False, json_output=False)
+    assert result.returncode != 0
+    assert "Beginning operation run" not in result.stderr
+    assert slurm_conf_sha(sandbox) == before
+    return result.stderr
+
+
+def test_duplicate_uid_is_refused(sandbox, pyinfra, group_data_edit):
+    group_data_edit('users = [*__production["users"], {"name": "bob", "uid": 3000}]')
+    err = _refused(pyinfra, sandbox)
+    assert "users[2].uid: duplicate uid 3000 (also user 'admin')" in err
+
+
+def test_malformed_group_data_type_is_refused(sandbox, pyinfra, group_data_edit):
+    group_data_edit('proxy = {**__production["proxy"], "port": "8123"}')
+    err = _refused(pyinfra, sandbox)
+    assert "proxy.port: expected int, got str ('8123')" in err
+    assert ".sandbox/pytest/group_data/all.py" in err
+
+
+def test_missing_secret_is_refused(sandbox, pyinfra):
+    saved = sandbox.secrets_path.read_text()
+    try:
+        sandbox.secrets_path.write_text(
+            "\n".join(line for line in saved.splitlines() if not line.startswith("munge_key"))
+        )
+        err = _refused(pyinfra, sandbox)
+        assert "munge_key is missing" in err
+        sandbox.secrets_path.unlink()
+        err = _refused(pyinfra, sandbox)
+        assert f"secrets file {sandbox.secrets_path} does not exist" in err
+    finally:
+        sandbox.secrets_path.write_text(saved)
+
+
+def test_unknown_partition_member_is_refused(sandbox, pyinfra):
+    bad = sandbox.inventory_path.with_name("inventory-bad-partition.py")
+    bad.write_text(
+        sandbox.inventory_path.read_text() + "\ntxp = [*txp, ('head', slurm_head[0][1])]\n"
+    )
+    try:
+        before = slurm_conf_sha(sandbox)
+        result = run_pyinfra(bad, SITE, "-y", check=False, json_output=False)
+        assert result.returncode != 0
+        assert "unknown partition member 'head'" in result.stderr
+        assert slurm_conf_sha(sandbox) == before
+    finally:
+        bad.unlink()
+
+
+@pytest.mark.parametrize(
+    ("node", "message"),
+    [
+        ('{"gpus": 2, "cpus": 64}', "declares cpus=64 but facts (slurmd) found 2"),
+        ('{"gpus": 3}', "declares gpus=3 but device files found 2"),
+    ],
+)
+def test_node_declaring_more_than_detected_is_refused(sandbox, pyinfra, node, message):
+    path = sandbox.group_data_dir / "txp.py"
+    original = path.read_text()
+    path.write_text(original + f"\nnode = {node}\n")
+    try:
+        err = _refused(pyinfra, sandbox)
+        assert f"worker1: {message}" in err and f"worker2: {message}" in err
+    finally:
+        path.write_text(original)
+
+
+# -- g. a worker dies mid-converge; the rest finish; a rerun converges it --------------------
+
+
+def test_worker_killed_mid_converge_then_rerun_converges(sandbox, converged):
+    # Give every host real work: a removed package and a changed proxy setting.
+    for host in ("head", "worker1", "worker2"):
+        assert sandbox.exec(host, "apt-get remove -y -q tmux >/dev/null 2>&1")[0] == 0
+    command = [sys.executable, "-m", "pyinfra", str(sandbox.inventory_path), SITE, "-y"]
+    process = subprocess.Popen(
+        command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    seen = []
+    for line in process.stderr:
+        seen.append(line)
+        if "Starting operation: Base system | Install base packages" in line:
+            sandbox.client.containers.get(sandbox.container_name("worker2")).kill()
+            break
+    seen += process.stderr.readlines()
+    assert process.wait(timeout=900) != 0
+    log = "".join(seen)
+    # The others went on to the end of the deploy.
+    assert "Starting operation: Slurm controller (head) | slurmctld running and enabled" in log
+    for host in ("head", "worker1"):
+        assert sandbox.exec(host, "dpkg -s tmux >/dev/null")[0] == 0
+
+    sandbox.up(workers=2)  # the worker comes back (same container, same address)
+    result = run_pyinfra(sandbox.inventory_path, SITE, "-y").json
+    assert result["results"]["totals"]["error"] == 0
+    assert sandbox.exec("worker2", "dpkg -s tmux >/dev/null")[0] == 0
+    checks.wait_for_idle_nodes(sandbox, count=2, timeout=180)
+    assert changed_ops(run_pyinfra(sandbox.inventory_path, SITE, "-y").json) == {}
+
+
+def test_secrets_file_and_keys_are_private(sandbox):
+    for path in (sandbox.secrets_path, sandbox.key_path):
+        assert Path(path).stat().st_mode & 0o077 == 0
+    digest = hashlib.sha256(sandbox.secrets_path.read_bytes()).hexdigest()
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=REPO_ROOT, capture_output=True, check=True
+    ).stdout.split(b"\0")
+    for name in tracked:
+        file = REPO_ROOT / name.decode()
+        if name and file.is_file():
+            assert hashlib.sha256(file.read_bytes()).hexdigest() != digest

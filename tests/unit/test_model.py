@@ -1,0 +1,716 @@
+"""Tests for snakepit.model (validation of the cluster data) and snakepit.loading.
+
+The production inventory is only loaded as data with pyinfra's own loader: nothing here
+connects to a host.
+"""
+
+from __future__ import annotations
+
+import copy
+import runpy
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pyinfra.api import State
+from pyinfra.context import ctx_state
+from pyinfra_cli.inventory import make_inventory
+
+from snakepit.loading import cluster_from_inventory
+from snakepit.model import Cluster, DataError, build_cluster
+
+REPO = Path(__file__).resolve().parents[2]
+GROUP_DATA = REPO / "group_data"
+GOOD_KEY = (
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMx1bGr9Qh3bJ5E9Q2yQ0mTzX0n8oZ3fW1i7sS4qYc3k bob@laptop"
+)
+
+
+def load_inventory(path: Path, cwd: Path):
+    """pyinfra's CLI loader (inventory file + group_data/), without connecting."""
+    with ctx_state.use(State()):
+        return make_inventory(str(path), cwd=str(cwd))
+
+
+def group_data(name: str) -> dict[str, Any]:
+    """The assignments of one production group_data file."""
+    names = runpy.run_path(str(GROUP_DATA / f"{name}.py"))
+    return {key: value for key, value in names.items() if not key.startswith("__")}
+
+
+ALL = group_data("all")
+PARTITION_HOSTS = {
+    "txp": ["mlc0", "mlc1", "mlc2", "mlc3"],
+    "g2080": ["mlc4", "mlc5"],
+    "q6000": ["mlc6"],
+}
+
+
+def workers(**node_overrides: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Every production worker with its merged data; ``mlc0={"node": ...}`` replaces keys."""
+    out = []
+    for partition, hosts in PARTITION_HOSTS.items():
+        for name in hosts:
+            data = {**copy.deepcopy(ALL), **group_data(partition)}
+            data.update(node_overrides.get(name, {}))
+            out.append((name, data))
+    return out
+
+
+def inventory_groups() -> dict[str, list[str]]:
+    groups = {name: list(hosts) for name, hosts in PARTITION_HOSTS.items()}
+    groups["slurm_worker"] = [h for hosts in PARTITION_HOSTS.values() for h in hosts]
+    groups["slurm_head"] = ["mlchead"]
+    return groups
+
+
+def build(
+    change: Callable[[dict[str, Any]], Any] | None = None,
+    *,
+    head: str = "mlchead",
+    worker_data: list[tuple[str, dict[str, Any]]] | None = None,
+    groups: dict[str, list[str]] | None = None,
+) -> Cluster:
+    data = copy.deepcopy(ALL)
+    if change is not None:
+        change(data)
+    return build_cluster(
+        (head, data),
+        workers() if worker_data is None else worker_data,
+        inventory_groups() if groups is None else groups,
+    )
+
+
+def error_of(change: Callable[[dict[str, Any]], Any] | None = None, **kwargs) -> DataError:
+    with pytest.raises(DataError) as raised:
+        build(change, **kwargs)
+    return raised.value
+
+
+# --- the production data --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def production_inventory():
+    return load_inventory(REPO / "inventory.py", REPO)
+
+
+@pytest.fixture(scope="module")
+def production(production_inventory) -> Cluster:
+    return cluster_from_inventory(production_inventory)
+
+
+def test_production_inventory_is_only_loaded(production_inventory):
+    names = [host.name for host in production_inventory]
+    assert names == ["mlchead", *(f"mlc{i}" for i in range(7))]
+    assert not any(host.connected for host in production_inventory)
+
+
+def test_production_head_workers_and_network(production):
+    assert production.head == "mlchead"
+    assert production.head_address == "mlchead"  # no cluster_head_address: the name
+    assert production.workers == tuple(f"mlc{i}" for i in range(7))
+    assert production.subnet == "192.168.1.0/24"
+    assert production.timezone == "Etc/UTC"
+    assert production.proxy_url == "http://mlchead:8123"
+    assert production.proxy.no_proxy == ("localhost", "127.0.0.1")
+    assert production.cuda_manifest is None
+    assert production.uid_range == (1000, 59999)
+    assert "build-essential" in production.base_packages
+
+
+def test_production_partitions(production):
+    by_name = {p.name: p for p in production.partitions}
+    assert list(by_name) == ["txp", "g2080", "q6000"]
+    assert production.default_partition.name == "txp"
+    assert [p.name for p in production.partitions if p.default] == ["txp"]
+    assert by_name["txp"].members == ("mlc0", "mlc1", "mlc2", "mlc3")
+    assert by_name["g2080"].members == ("mlc4", "mlc5")
+    assert by_name["q6000"].members == ("mlc6",)
+    assert {p.name: p.gpu_type for p in production.partitions} == {
+        "txp": "titanxp",
+        "g2080": "rtx2080ti",
+        "q6000": "quadro6000",
+    }
+    assert {p.max_time for p in production.partitions} == {"INFINITE"}
+
+
+@pytest.mark.parametrize(
+    ("host", "partition", "gpu_type", "cpus", "cores"),
+    [
+        ("mlc0", "txp", "titanxp", 48, 12),
+        ("mlc3", "txp", "titanxp", 48, 12),
+        ("mlc4", "g2080", "rtx2080ti", 56, 14),
+        ("mlc5", "g2080", "rtx2080ti", 56, 14),
+        ("mlc6", "q6000", "quadro6000", 56, 14),
+    ],
+)
+def test_production_node_declarations(production, host, partition, gpu_type, cpus, cores):
+    node = production.node(host)
+    assert (node.partition, node.gpu_type) == (partition, gpu_type)
+    assert (node.gpu_count, node.cpus) == (8, cpus)
+    assert (node.sockets, node.cores_per_socket, node.threads_per_core) == (2, cores, 2)
+    assert node.sockets * node.cores_per_socket * node.threads_per_core == node.cpus
+    assert node.gpu_device_glob == "/dev/nvidia[0-9]*"
+
+
+def test_node_lookup_of_unknown_host(production):
+    with pytest.raises(KeyError):
+        production.node("mlchead")
+
+
+def test_production_users_and_groups(production):
+    assert {g.name: g.gid for g in production.groups} == {
+        "snakepit": 1777,
+        "slurm": 1877,
+        "admin": 3000,
+    }
+    users = {u.name: u for u in production.users}
+    assert set(users) == {"slurm", "admin"}
+    slurm, admin = users["slurm"], users["admin"]
+    assert (slurm.uid, slurm.group, slurm.groups, slurm.sudo) == (
+        1877,
+        "slurm",
+        ("snakepit",),
+        False,
+    )
+    assert (admin.uid, admin.group, admin.groups, admin.sudo) == (3000, "admin", (), True)
+    assert (admin.home, admin.shell) == ("/home/admin", "/bin/bash")
+
+
+def test_production_slurm_settings(production):
+    slurm = production.slurm
+    assert slurm.cluster_name == "snakepit"
+    assert slurm.proctrack_type == "proctrack/cgroup"
+    assert slurm.task_plugin == "task/cgroup,task/affinity"
+    assert slurm.return_to_service == 2
+    assert slurm.memory_reserve_mib == 2048
+    assert (slurm.database, slurm.database_user) == ("slurm_acct_db", "slurm")
+    assert slurm.extra_config == (("DefMemPerCPU", "4096"),)
+
+
+def test_production_storage(production):
+    storage = production.storage
+    assert storage.mode == "nfs"
+    assert storage.mount_options == ("nosuid", "hard", "bg", "noatime")
+    exports = {e.mount_point: e for e in storage.exports}
+    assert list(exports) == ["/data/ro", "/data/rw", "/home/slurm", "/data/home", "/data/sw"]
+    rw = exports["/data/rw"]
+    assert (rw.path, rw.access, rw.owner, rw.group, rw.mode) == (
+        "/data/rw",
+        "rw",
+        "slurm",
+        "slurm",
+        "0750",
+    )
+    assert (exports["/data/ro"].path, exports["/data/ro"].access) == ("/snakepit/shared", "ro")
+    assert {e.mount_point for e in storage.exports if e.access == "rw"} == {
+        "/data/rw",
+        "/home/slurm",
+    }
+
+
+# --- values that are accepted and normalised ------------------------------------------------
+
+
+def test_defaults_and_normalisation():
+    def change(data):
+        data["users"].append(
+            {"name": "bob", "uid": 2000, "group": "snakepit", "ssh_keys": [GOOD_KEY]}
+        )
+        data["storage"]["exports"][1]["path"] = "/data/rw/"
+        data["slurm"]["extra_config"] = {"SchedulerType": "sched/builtin", "MaxJobCount": "5000"}
+        data["cluster_head_address"] = "192.168.1.1"
+
+    cluster = build(change)
+    bob = cluster.users[-1]
+    assert (bob.home, bob.shell, bob.sudo, bob.groups) == ("/home/bob", "/bin/bash", False, ())
+    assert bob.ssh_keys == (GOOD_KEY,)
+    assert cluster.storage.exports[1].path == "/data/rw"
+    assert cluster.slurm.extra_config == (
+        ("MaxJobCount", "5000"),
+        ("SchedulerType", "sched/builtin"),
+    )
+    assert cluster.head_address == "192.168.1.1"
+
+
+def test_user_group_defaults_to_own_name():
+    def change(data):
+        data["groups"].append({"name": "bob", "gid": 2000})
+        data["users"].append({"name": "bob", "uid": 2000})
+
+    assert build(change).users[-1].group == "bob"
+
+
+def test_node_without_declaration_takes_everything_from_facts():
+    node = build(worker_data=workers(mlc6={"node": {}})).node("mlc6")
+    assert (node.gpu_count, node.cpus, node.sockets) == (None, None, None)
+    assert (node.cores_per_socket, node.threads_per_core) == (None, None)
+    assert node.partition == "q6000"
+
+
+def test_node_may_declare_no_gpus():
+    assert build(worker_data=workers(mlc6={"node": {"gpus": 0}})).node("mlc6").gpu_count == 0
+
+
+# --- bad data: every error names the host and the field -------------------------------------
+
+
+def _append_user(**user):
+    return lambda data: data["users"].append(user)
+
+
+def _set(path: str, value: Any):
+    """A change that sets data[a][b][0][c] = value for path "a.b.0.c"."""
+
+    def change(data):
+        *parents, last = path.split(".")
+        target = data
+        for key in parents:
+            target = target[int(key)] if key.isdigit() else target[key]
+        target[int(last) if last.isdigit() else last] = value
+
+    return change
+
+
+def _delete(path: str):
+    def change(data):
+        *parents, last = path.split(".")
+        target = data
+        for key in parents:
+            target = target[int(key)] if key.isdigit() else target[key]
+        del target[int(last) if last.isdigit() else last]
+
+    return change
+
+
+BAD_HEAD_DATA = {
+    # users
+    "duplicate uid": (
+        _append_user(name="bob", uid=1877, group="snakepit"),
+        "users[2].uid: duplicate uid 1877 (also user 'slurm')",
+    ),
+    "duplicate user name": (
+        _append_user(name="admin", uid=3001, group="admin"),
+        "users[2].name: duplicate user name 'admin'",
+    ),
+    "uid below uid_range": (
+        _append_user(name="bob", uid=999, group="snakepit"),
+        "users[2].uid: 999 is outside the allowed range 1000-59999",
+    ),
+    "uid above uid_range": (
+        _append_user(name="bob", uid=60000, group="snakepit"),
+        "users[2].uid: 60000 is outside the allowed range 1000-59999",
+    ),
+    "unknown primary group": (
+        _append_user(name="bob", uid=2000, group="wheel"),
+        "users[2].group: unknown group 'wheel'",
+    ),
+    "unknown supplementary group": (
+        _append_user(name="bob", uid=2000, group="snakepit", groups=["slurm", "docker"]),
+        "users[2].groups[1]: unknown group 'docker'",
+    ),
+    "own-name group that does not exist": (
+        _append_user(name="bob", uid=2000),
+        "users[2].group: unknown group 'bob'",
+    ),
+    "dss key": (
+        _append_user(name="bob", uid=2000, group="snakepit", ssh_keys=["ssh-dss AAAAB3Nza bob"]),
+        "users[2].ssh_keys[0]: is not an OpenSSH public key line",
+    ),
+    "key type without key": (
+        _append_user(name="bob", uid=2000, group="snakepit", ssh_keys=[GOOD_KEY, "ssh-ed25519"]),
+        "users[2].ssh_keys[1]: is not an OpenSSH public key line",
+    ),
+    "private key pasted": (
+        _append_user(
+            name="bob",
+            uid=2000,
+            group="snakepit",
+            ssh_keys=["-----BEGIN OPENSSH PRIVATE KEY-----"],
+        ),
+        "users[2].ssh_keys[0]: is not an OpenSSH public key line",
+    ),
+    "user name with upper case": (
+        _append_user(name="Bob", uid=2000, group="snakepit"),
+        "users[2].name: 'Bob' is not a valid name",
+    ),
+    "sudo as a string": (
+        _set("users.1.sudo", "yes"),
+        "users[1].sudo: expected bool, got str ('yes')",
+    ),
+    "user that is not a mapping": (
+        _set("users.0", "slurm"),
+        "users[0]: expected a mapping, got str",
+    ),
+    "users as a mapping": (
+        _set("users", {"name": "slurm", "uid": 1877}),
+        "users: expected list/tuple, got dict",
+    ),
+    # groups
+    "duplicate gid": (
+        lambda data: data["groups"].append({"name": "wheel", "gid": 3000}),
+        "groups[3].gid: duplicate gid 3000 (also group 'admin')",
+    ),
+    "duplicate group name": (
+        lambda data: data["groups"].append({"name": "admin", "gid": 3001}),
+        "groups[3].name: duplicate group name 'admin'",
+    ),
+    "gid as a bool": (_set("groups.0.gid", True), "groups[0].gid: expected int, got bool"),
+    "gid zero": (_set("groups.0.gid", 0), "groups[0].gid: must be >= 1, got 0"),
+    "slurm group gid is the admin user's uid": (
+        lambda data: (_set("groups.1.gid", 2999)(data), _set("users.1.uid", 2999)(data)),
+        "groups: group 'slurm' gid 2999 is another user's uid",
+    ),
+    # missing fields and wrong types
+    "missing timezone": (_delete("timezone"), "timezone: is missing"),
+    "timezone None": (_set("timezone", None), "timezone: is missing"),
+    "missing slurm.database": (_delete("slurm.database"), "slurm.database: is missing"),
+    "missing uid": (_delete("users.0.uid"), "users[0].uid: is missing"),
+    "missing storage": (_delete("storage"), "storage: is missing"),
+    "missing partitions": (_delete("slurm_partitions"), "slurm_partitions: is missing"),
+    "return_to_service as a string": (
+        _set("slurm.return_to_service", "2"),
+        "slurm.return_to_service: expected int, got str ('2')",
+    ),
+    "return_to_service as a bool": (
+        _set("slurm.return_to_service", True),
+        "slurm.return_to_service: expected int, got bool (True)",
+    ),
+    "uid as a string": (_set("users.0.uid", "1877"), "users[0].uid: expected int, got str"),
+    "proxy port as a string": (_set("proxy.port", "8123"), "proxy.port: expected int, got str"),
+    "slurm as a list": (
+        _set("slurm", [["cluster_name", "snakepit"]]),
+        "slurm: expected Mapping, got list",
+    ),
+    "storage as a list": (_set("storage", ["nfs"]), "storage: expected Mapping, got list"),
+    "base_packages as a string": (
+        _set("base_packages", "vim git"),
+        "base_packages: expected list/tuple, got str",
+    ),
+    "empty package name": (
+        _set("base_packages", ["vim", ""]),
+        "base_packages[1]: expected a non-empty string, got ''",
+    ),
+    "package name not a string": (
+        _set("base_packages", ["vim", 3]),
+        "base_packages[1]: expected a non-empty string, got 3",
+    ),
+    # uid_range
+    "uid_range reversed": (_set("uid_range", [5000, 1000]), "uid_range: expected [low, high]"),
+    "uid_range from zero": (_set("uid_range", [0, 1000]), "uid_range: expected [low, high]"),
+    "uid_range one value": (_set("uid_range", [1000]), "uid_range: expected [low, high]"),
+    "uid_range of bools": (_set("uid_range", [True, 5000]), "uid_range: expected [low, high]"),
+    # partitions
+    "two default partitions": (
+        _set("slurm_partitions.1.default", True),
+        "slurm_partitions: exactly one partition needs default: True, got ['txp', 'g2080']",
+    ),
+    "no default partition": (
+        _set("slurm_partitions.0.default", False),
+        "slurm_partitions: exactly one partition needs default: True, got []",
+    ),
+    "default as a string": (
+        _set("slurm_partitions.1.default", "no"),
+        "slurm_partitions[1].default: expected bool, got str",
+    ),
+    "duplicate partition": (
+        lambda data: data["slurm_partitions"].append({"name": "txp", "gpu_type": "x"}),
+        "slurm_partitions[3].name: duplicate partition 'txp'",
+    ),
+    "partition without gpu_type": (
+        _delete("slurm_partitions.2.gpu_type"),
+        "slurm_partitions[2].gpu_type: is missing",
+    ),
+    # network, storage, slurm settings, proxy
+    "subnet with host bits": (
+        _set("cluster_subnet", "192.168.1.1/24"),
+        "cluster_subnet: '192.168.1.1/24' is not a network",
+    ),
+    "subnet prefix too long": (
+        _set("cluster_subnet", "192.168.1.0/33"),
+        "cluster_subnet: '192.168.1.0/33' is not a network",
+    ),
+    "subnet not an address": (
+        _set("cluster_subnet", "lan"),
+        "cluster_subnet: 'lan' is not a network",
+    ),
+    "subnet is the internet": (
+        _set("cluster_subnet", "0.0.0.0/0"),
+        "cluster_subnet: must not be the whole internet",
+    ),
+    "storage mode": (
+        _set("storage.mode", "smb"),
+        "storage.mode: must be one of nfs, shared-volume, got 'smb'",
+    ),
+    "export path relative": (
+        _set("storage.exports.1.path", "data/rw"),
+        "storage.exports[1].path: 'data/rw' is not a plain, normalized absolute path",
+    ),
+    "mount point with a double slash": (
+        _set("storage.exports.0.mount_point", "/data//ro"),
+        "storage.exports[0].mount_point: '/data//ro' is not a plain, normalized absolute path",
+    ),
+    "mount point with a space": (
+        _set("storage.exports.0.mount_point", "/data/r o"),
+        "storage.exports[0].mount_point: '/data/r o' is not a plain, normalized absolute path",
+    ),
+    "export path with a shell character": (
+        _set("storage.exports.4.path", "/data/$HOME"),
+        "storage.exports[4].path: '/data/$HOME' is not a plain, normalized absolute path",
+    ),
+    "export access": (
+        _set("storage.exports.0.access", "rwx"),
+        "storage.exports[0].access: must be 'ro' or 'rw', got 'rwx'",
+    ),
+    "export mode with a 9": (
+        _set("storage.exports.2.mode", "0790"),
+        "storage.exports[2].mode: '0790' is not an octal mode like '0750'",
+    ),
+    "export mode symbolic": (
+        _set("storage.exports.2.mode", "u=rwx"),
+        "storage.exports[2].mode: 'u=rwx' is not an octal mode",
+    ),
+    "export mode too short": (
+        _set("storage.exports.2.mode", "75"),
+        "storage.exports[2].mode: '75' is not an octal mode",
+    ),
+    "export mode as an int": (
+        _set("storage.exports.2.mode", 0o750),
+        "storage.exports[2].mode: expected str, got int (488)",
+    ),
+    "export owner": (
+        _set("storage.exports.1.owner", "Slurm User"),
+        "storage.exports[1].owner: 'Slurm User' is not a valid name",
+    ),
+    "mount option empty": (
+        _set("storage.mount_options", ["nosuid", ""]),
+        "storage.mount_options[1]: expected a non-empty string",
+    ),
+    "timezone with spaces": (
+        _set("timezone", "Europe Berlin"),
+        "timezone: 'Europe Berlin' is not a zoneinfo name",
+    ),
+    "timezone climbing out": (
+        _set("timezone", "../../etc/passwd"),
+        "timezone: '../../etc/passwd' is not a zoneinfo name",
+    ),
+    "timezone with a shell character": (
+        _set("timezone", "Etc/UTC;reboot"),
+        "timezone: 'Etc/UTC;reboot' is not a zoneinfo name",
+    ),
+    "return_to_service 3": (
+        _set("slurm.return_to_service", 3),
+        "slurm.return_to_service: must be 0, 1 or 2, got 3",
+    ),
+    "return_to_service -1": (
+        _set("slurm.return_to_service", -1),
+        "slurm.return_to_service: must be 0, 1 or 2, got -1",
+    ),
+    "negative memory reserve": (
+        _set("slurm.memory_reserve_mib", -1),
+        "slurm.memory_reserve_mib: must be >= 0, got -1",
+    ),
+    "extra_config key with a space": (
+        _set("slurm.extra_config", {"Max Job Count": "5"}),
+        "slurm.extra_config: bad slurm.conf setting 'Max Job Count'='5'",
+    ),
+    "extra_config value with a newline": (
+        _set("slurm.extra_config", {"MaxJobCount": "5\nProctrackType=proctrack/linuxproc"}),
+        "slurm.extra_config: bad slurm.conf setting 'MaxJobCount'",
+    ),
+    "cluster name": (
+        _set("slurm.cluster_name", "Snake Pit"),
+        "slurm.cluster_name: 'Snake Pit' is not a valid name",
+    ),
+    "proxy port too big": (_set("proxy.port", 70000), "proxy.port: 70000 is not a TCP port"),
+    "proxy port zero": (_set("proxy.port", 0), "proxy.port: must be >= 1, got 0"),
+    "cuda_manifest as a list": (
+        _set("cuda_manifest", ["cuda-11-5"]),
+        "cuda_manifest: expected str, got list",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_HEAD_DATA))
+def test_bad_head_data_names_host_and_field(case):
+    change, expected = BAD_HEAD_DATA[case]
+    error = error_of(change)
+    assert str(error).startswith("host mlchead: "), str(error)
+    assert expected in str(error)
+    assert error.host == "mlchead"
+    assert str(error) == f"host mlchead: {error.field_path}: {error.problem}"
+
+
+def test_data_error_field_path_and_problem_are_separate():
+    error = error_of(_set("slurm.return_to_service", 3))
+    assert error.field_path == "slurm.return_to_service"
+    assert error.problem == "must be 0, 1 or 2, got 3"
+    assert error.source is None
+
+
+BAD_NODE_DATA = {
+    "cpus as a string": ({"cpus": "48"}, "node.cpus: expected int, got str ('48')"),
+    "cpus zero": ({"cpus": 0}, "node.cpus: must be >= 1, got 0"),
+    "sockets as a float": ({"sockets": 2.0}, "node.sockets: expected int, got float (2.0)"),
+    "gpus as a bool": ({"gpus": True}, "node.gpus: expected int, got bool (True)"),
+    "gpus as a string": ({"gpus": "8"}, "node.gpus: expected int, got str ('8')"),
+    "gpu glob not a string": (
+        {"gpu_device_glob": ["/dev/nvidia0"]},
+        "node.gpu_device_glob: expected str, got list",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_NODE_DATA))
+def test_bad_node_data_names_worker_and_field(case):
+    node, expected = BAD_NODE_DATA[case]
+    error = error_of(worker_data=workers(mlc5={"node": node}))
+    assert str(error).startswith("host mlc5: "), str(error)
+    assert expected in str(error)
+
+
+def test_node_declaration_as_a_list():
+    error = error_of(worker_data=workers(mlc2={"node": [8, 48]}))
+    assert str(error).startswith("host mlc2: node: expected Mapping, got list")
+
+
+def test_negative_gpu_count_is_rejected():
+    # A negative count would render "Gres=gpu:titanxp:-1" and slice the device list.
+    error = error_of(worker_data=workers(mlc1={"node": {"gpus": -1}}))
+    assert str(error).startswith("host mlc1: node.gpus:")
+
+
+def test_ssh_key_must_be_one_line():
+    # A newline smuggles a second, unchecked line into authorized_keys.
+    key = GOOD_KEY + '\ncommand="/bin/sh" ssh-rsa AAAAB3NzaC1yc2E evil'
+    error = error_of(_append_user(name="bob", uid=2000, group="snakepit", ssh_keys=[key]))
+    assert "users[2].ssh_keys[0]: is not an OpenSSH public key line" in str(error)
+
+
+@pytest.mark.parametrize("path", ["/data/../etc", "/data/./rw"])
+def test_export_paths_must_be_normalised(path):
+    # systemd-escape --path refuses "..", and "/data/./rw" would get a unit name systemd
+    # does not compute for the same mount point.
+    error = error_of(_set("storage.exports.1.mount_point", path))
+    assert (
+        f"storage.exports[1].mount_point: {path!r} is not a plain, normalized absolute path"
+        in str(error)
+    )
+
+
+def test_unknown_partition_member():
+    groups = inventory_groups()
+    groups["g2080"].append("mlchead")
+    error = error_of(groups=groups)
+    assert str(error).startswith("host mlchead: slurm_partitions[1].name: ")
+    assert "unknown partition member 'mlchead'" in str(error)
+    assert "inventory group 'g2080' lists it but it is not in slurm_worker" in str(error)
+
+
+def test_worker_in_no_partition():
+    groups = inventory_groups()
+    groups["q6000"].remove("mlc6")
+    error = error_of(groups=groups)
+    assert error.field_path == "inventory"
+    assert "worker 'mlc6' is in no partition group (txp, g2080, q6000)" in str(error)
+
+
+def test_worker_in_two_partitions():
+    groups = inventory_groups()
+    groups["q6000"].append("mlc4")
+    error = error_of(groups=groups)
+    assert "slurm_partitions[2].name: 'mlc4' is in partitions 'g2080' and 'q6000'" in str(error)
+
+
+def test_bad_host_names():
+    assert "head name 'mlc_head'" in str(error_of(head="mlc_head"))
+    bad_worker = [(name.replace("mlc6", "mlc 6"), data) for name, data in workers()]
+    groups = inventory_groups()
+    groups["q6000"] = ["mlc 6"]
+    groups["slurm_worker"][-1] = "mlc 6"
+    error = error_of(worker_data=bad_worker, groups=groups)
+    assert "worker name 'mlc 6' is not a valid hostname" in str(error)
+
+
+# --- cluster_from_inventory names the file that set the bad field ---------------------------
+
+TINY_INVENTORY = """\
+slurm_head = [("h", {"ssh_hostname": "192.0.2.1"})]
+txp = [("w0", {"ssh_hostname": "192.0.2.10"})]
+slurm_worker = [*txp]
+"""
+DUPLICATE_UID = """
+users = [*users, {"name": "dup", "uid": 1877, "group": "snakepit"}]
+"""
+
+
+def make_repo(root: Path, all_extra: str = "", txp_text: str | None = None) -> Path:
+    """A repository-like directory: group_data/ (production plus changes) and an inventory."""
+    (root / "group_data").mkdir(parents=True)
+    (root / "group_data" / "all.py").write_text((GROUP_DATA / "all.py").read_text() + all_extra)
+    txp = (GROUP_DATA / "txp.py").read_text() if txp_text is None else txp_text
+    (root / "group_data" / "txp.py").write_text(txp)
+    (root / "inventory.py").write_text(TINY_INVENTORY)
+    return root / "inventory.py"
+
+
+def test_tiny_repo_builds(tmp_path, monkeypatch):
+    inventory_file = make_repo(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["pyinfra", str(inventory_file), "deploys/site.py"])
+    cluster = cluster_from_inventory(load_inventory(inventory_file, tmp_path))
+    assert (cluster.head, cluster.workers) == ("h", ("w0",))
+    assert cluster.node("w0").cpus == 48
+
+
+def test_error_names_group_data_all(tmp_path, monkeypatch):
+    inventory_file = make_repo(tmp_path, all_extra=DUPLICATE_UID)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["pyinfra", str(inventory_file), "deploys/site.py"])
+    inventory = load_inventory(inventory_file, tmp_path)
+    with pytest.raises(DataError) as raised:
+        cluster_from_inventory(inventory)
+    message = str(raised.value)
+    assert message.startswith("group_data/all.py: host h: users[2].uid: duplicate uid 1877")
+    assert raised.value.source == "group_data/all.py"
+
+
+def test_error_names_the_partition_file(tmp_path, monkeypatch):
+    inventory_file = make_repo(tmp_path, txp_text='node = {"gpus": 8, "cpus": "48"}\n')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["pytest"])
+    with pytest.raises(DataError) as raised:
+        cluster_from_inventory(load_inventory(inventory_file, tmp_path))
+    assert str(raised.value).startswith(
+        "group_data/txp.py: host w0: node.cpus: expected int, got str ('48')"
+    )
+
+
+def test_error_names_the_sandbox_override(tmp_path, monkeypatch):
+    # The sandbox's inventory has its own group_data/ that pyinfra applies last.
+    make_repo(tmp_path)
+    sandbox = tmp_path / ".sandbox"
+    (sandbox / "group_data").mkdir(parents=True)
+    (sandbox / "group_data" / "all.py").write_text(
+        'timezone = "Mars/Olympus Mons"\n'  # not a zoneinfo name: has a space
+    )
+    inventory_file = sandbox / "inventory.py"
+    inventory_file.write_text(TINY_INVENTORY)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["pyinfra", str(inventory_file), "deploys/site.py"])
+    with pytest.raises(DataError) as raised:
+        cluster_from_inventory(load_inventory(inventory_file, tmp_path))
+    assert str(raised.value).startswith(".sandbox/group_data/all.py: host h: timezone: ")
+
+
+def test_inventory_needs_exactly_one_head(tmp_path, monkeypatch):
+    make_repo(tmp_path)
+    two_heads = tmp_path / "two_heads.py"
+    two_heads.write_text(TINY_INVENTORY + 'slurm_head = [*slurm_head, "h2"]\n')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["pytest"])
+    with pytest.raises(DataError, match="needs exactly one host in group slurm_head, found 2"):
+        cluster_from_inventory(load_inventory(two_heads, tmp_path))
