@@ -20,6 +20,20 @@ from snakepit.slurm import applied_record, daemon_action
 RECORD_DIR = "/var/lib/snakepit/applied"
 
 
+def pending_action(
+    record: str,
+    restart_fingerprint: str,
+    full_fingerprint: str | None = None,
+    reconfigurable: bool = False,
+) -> str:
+    """What `applied` will do on this host: "restart", "reconfigure" or "none" (for naming
+    the operation, so a preview says which)."""
+    lines = host.get_fact(FileContents, path=f"{RECORD_DIR}/{record}")
+    current = "\n".join(lines) + "\n" if lines else None
+    action = daemon_action(current, restart_fingerprint, full_fingerprint or restart_fingerprint)
+    return "restart" if action == "reconfigure" and not reconfigurable else action
+
+
 @operation()
 def applied(
     record: str,

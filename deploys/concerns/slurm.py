@@ -15,7 +15,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, files, systemd
 
 from deploys import context
-from operations.records import applied
+from operations.records import applied, pending_action
 from operations.secrets import SecretBytes, secret_file
 from snakepit import slurm
 from snakepit.model import Cluster
@@ -27,6 +27,13 @@ MARIADB_CONF = """\
 bind-address = 127.0.0.1
 innodb_lock_wait_timeout = 900
 """
+
+
+ACTION_TEXT = {
+    "none": "configuration already applied",
+    "reconfigure": "scontrol reconfigure (settings it takes live changed)",
+    "restart": "restart (a setting read only at start changed)",
+}
 
 
 def _sha(text: str | bytes) -> str:
@@ -148,11 +155,14 @@ def slurmctld(cluster: Cluster) -> None:
         f"sacctmgr -n -P list cluster format=cluster | grep -qx {cluster_name} || "
         f"sacctmgr -i add cluster {cluster_name}"
     )
+    restart_fp = slurm.restart_fingerprint(slurm_conf)
+    full_fp = slurm.full_fingerprint(slurm_conf, gres_conf, cgroup_conf)
+    action = pending_action("slurmctld", restart_fp, full_fp, reconfigurable=True)
     applied(
-        name="Apply slurm.conf: restart slurmctld, or scontrol reconfigure if enough",
+        name=f"slurmctld: {ACTION_TEXT[action]}",
         record="slurmctld",
-        restart_fingerprint=slurm.restart_fingerprint(slurm_conf),
-        full_fingerprint=slurm.full_fingerprint(slurm_conf, gres_conf, cgroup_conf),
+        restart_fingerprint=restart_fp,
+        full_fingerprint=full_fp,
         restart=[register, "systemctl restart slurmctld"],
         reconfigure=["scontrol reconfigure"],
     )
@@ -214,7 +224,7 @@ def slurmd(cluster: Cluster) -> None:
         SLURMD_DROPIN,
     )
     applied(
-        name="Restart slurmd when a setting it reads at start changed",
+        name=f"slurmd: {ACTION_TEXT[pending_action('slurmd', fingerprint)]}",
         record="slurmd",
         restart_fingerprint=fingerprint,
         restart=["systemctl restart slurmd"],
