@@ -81,7 +81,7 @@ def test_fixed_ids_munge_and_modes(sandbox, converged):
         assert "NOPASSWD: ALL" in lines[5]
     rc, out = sandbox.exec("head", "stat -c '%a %U:%G' /etc/slurm/slurmdbd.conf /data/rw")
     assert out.split("\n")[:2] == ["600 slurm:slurm", "750 slurm:slurm"]
-    rc, out = sandbox.exec("head", "sacct -n -X -o jobid | wc -l")
+    rc, out = sandbox.exec("head", "sacct -a -n -X -S 2020-01-01 -o jobid | wc -l")
     assert rc == 0 and int(out) >= 1  # accounting through slurmdbd + MariaDB works
 
 

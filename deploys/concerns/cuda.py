@@ -1,0 +1,26 @@
+"""The exact CUDA/NVIDIA package set of a GPU worker (manifests/, snakepit.cuda)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pyinfra.api import deploy
+
+from operations import cuda
+from snakepit.cuda.manifest import CudaManifest
+
+
+@deploy("CUDA manifest")
+def cuda_manifest(manifest: CudaManifest | str | Path, remove_unlisted: bool = False) -> None:
+    """Install a manifest's exact packages, held; change nothing when the host matches.
+
+    + manifest: a ``CudaManifest`` or the path of its YAML file (relative to the repository)
+    + remove_unlisted: also remove vendor packages the manifest does not list (switching
+      from one manifest to another)
+    """
+    loaded = cuda.resolve_manifest(manifest)
+    cuda.manifest_installed(
+        name=f"Install exactly the {len(loaded.packages)} packages of {loaded.name}, held",
+        manifest=loaded,
+        remove_unlisted=remove_unlisted,
+    )

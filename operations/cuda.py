@@ -1,0 +1,285 @@
+"""
+Install an exact CUDA/NVIDIA package manifest (``manifests/*.yaml``), hold it, keep it so.
+
+The work is done by the pure planner in ``snakepit.cuda``; these operations read the facts,
+call it and yield its commands.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import shlex
+import urllib.request
+from pathlib import Path
+
+from pyinfra import host, logger
+from pyinfra.api import OperationError, operation
+from pyinfra.facts.server import LinuxDistribution
+from pyinfra.operations import files
+
+from facts.apt import AptPolicy
+from facts.cuda import KeyringFingerprints
+from facts.dpkg import DpkgBom
+from facts.nvidia import NvidiaSmi
+from snakepit.cuda.aptsource import apt_files, update_command
+from snakepit.cuda.drift import HostDrift, compute_drift, policy_names
+from snakepit.cuda.manifest import CudaManifest, ManifestError, VendorSource, load_manifest
+from snakepit.cuda.openpgp import OpenPGPError, dearmor, primary_fingerprints
+from snakepit.cuda.plan import Plan, plan_changes, unavailable
+from snakepit.parsers.dpkg import Bom
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def resolve_manifest(manifest: CudaManifest | str | Path) -> CudaManifest:
+    """A loaded manifest, or the path of one (relative paths are from the repository root)."""
+    if isinstance(manifest, CudaManifest):
+        return manifest
+    path = Path(manifest)
+    if not path.is_absolute() and not path.exists():
+        path = REPO_ROOT / path
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        stamp = 0  # load_manifest says what is wrong with the path
+    return _load_once(path.resolve(), stamp)
+
+
+@functools.cache
+def _load_once(path: Path, mtime_ns: int) -> CudaManifest:
+    # Every host of a run (and every operation) shares one validated manifest.
+    try:
+        return load_manifest(path)
+    except ManifestError as error:
+        raise OperationError(str(error)) from error
+
+
+@functools.cache
+def vendor_keyring(key_url: str, fingerprint: str) -> bytes:
+    """The vendor's key, fetched by the controller (once per run) and checked against the
+    manifest's fingerprint before it goes anywhere near a host."""
+    try:
+        with urllib.request.urlopen(key_url, timeout=30) as response:  # noqa: S310 - http(s) only, checked on load
+            data = response.read()
+        keyring = dearmor(data)
+        found = primary_fingerprints(keyring)
+    except (OSError, OpenPGPError) as error:
+        raise OperationError(f"cannot fetch the vendor key {key_url}: {error}") from error
+    if found != (fingerprint,):
+        raise OperationError(
+            f"the key at {key_url} has fingerprint(s) {', '.join(found) or 'none'}, "
+            f"not {fingerprint} as the manifest says: refusing to trust it"
+        )
+    return keyring
+
+
+def _source_commands(source: VendorSource, architecture: str) -> list:
+    """Commands that make the host trust and prefer the vendor's repository (none when it
+    already does). Facts are read now; nothing runs until the commands are yielded."""
+    commands = []
+    if host.get_fact(KeyringFingerprints, path=source.keyring) != (source.key_fingerprint,):
+        keyring = vendor_keyring(source.key_url, source.key_fingerprint)
+        commands += files.put._inner(
+            src=io.BytesIO(keyring), dest=source.keyring, user="root", group="root", mode="644"
+        )
+    for apt_file in apt_files(source, architecture):
+        commands += files.put._inner(
+            src=io.StringIO(apt_file.content),
+            dest=apt_file.path,
+            user="root",
+            group="root",
+            mode=apt_file.mode,
+        )
+    return commands
+
+
+def _wrong_target(manifest: CudaManifest, bom: Bom) -> str | None:
+    """Why the manifest is not for this host (distro, release, dpkg architecture), if so."""
+    release = host.get_fact(LinuxDistribution)["release_meta"]
+    dpkg = [package.arch for package in bom.by_name("dpkg")]
+    found = (release.get("ID"), release.get("VERSION_ID"), dpkg[0] if dpkg else None)
+    target = manifest.target
+    if found == (target.distro, target.release, target.architecture):
+        return None
+    return (
+        f"manifest {manifest.name} is for {target.describe()}; "
+        f"{host.name} is {' '.join(str(part) for part in found)}. Nothing was changed."
+    )
+
+
+def _fail(message: str) -> str:
+    # Fail this host alone, with the message as its output: an exception raised while
+    # executing would stop every host of the run.
+    return f"echo {shlex.quote(message)} >&2; exit 1"
+
+
+def _policies(manifest: CudaManifest, bom: Bom) -> dict:
+    names = policy_names(bom, manifest.target.architecture, manifest.apt_names())
+    return host.get_fact(AptPolicy, packages=names)
+
+
+def read_drift(manifest: CudaManifest) -> HostDrift:
+    """The current host's drift from a manifest, from two facts (read-only)."""
+    bom = host.get_fact(DpkgBom)
+    policies = _policies(manifest, bom)
+    return compute_drift(manifest, bom, policies)
+
+
+def _show(lines: list[str]) -> None:
+    # Print once per run: while planning (--dry, or before the confirmation prompt), or
+    # while executing when there was no planning pass (-y).
+    state = host.state
+    if state.is_executing != state.should_check_for_changes():
+        for line in lines:
+            host.log(line, log_func=logger.info)
+
+
+@operation()
+def vendor_source(source: VendorSource, architecture: str):
+    """
+    Make apt trust and prefer a vendor's repository: its keyring for ``signed-by``, the
+    ``sources.list.d`` entry, a preferences pin above the distro's, and an
+    unattended-upgrades blacklist for ``nvidia-*``, ``libnvidia-*`` and ``cuda-*``. The
+    vendor's index is refreshed (alone) when any of that changed.
+
+    + source: a ``snakepit.cuda.manifest.VendorSource`` (a manifest's ``source``)
+    + architecture: dpkg architecture of the host (``amd64``), for ``[arch=...]``
+
+    The key is fetched from ``source.key_url`` by the controller only when the host's
+    keyring lacks ``source.key_fingerprint``, and refused unless it is exactly that key.
+
+    **Example:**
+
+    .. code:: python
+
+        cuda.vendor_source(
+            name="Trust NVIDIA's CUDA repository",
+            source=manifest.source,
+            architecture="amd64",
+        )
+    """
+    commands = _source_commands(source, architecture)
+    if not commands:
+        host.noop(f"apt already trusts and prefers {source.url}")
+        return
+    yield from commands
+    yield update_command(source)
+
+
+@operation()
+def manifest_installed(manifest: CudaManifest | str | Path, remove_unlisted: bool = False):
+    """
+    Install exactly the packages of a CUDA manifest and hold them.
+
+    + manifest: a ``CudaManifest``, or the path of its YAML file (relative to the repository)
+    + remove_unlisted: also remove installed packages from the vendor's origin that the
+      manifest does not list (else they stay, without a hold)
+
+    Configures the vendor source as ``vendor_source`` does, then compares the host's dpkg
+    database with the manifest (``snakepit.cuda.drift``) and applies the plan: holds lifted
+    where versions change, **one** ``apt-get install`` of ``name=version`` for every
+    manifest package (``--allow-downgrades``; ``name-`` for packages to remove), then
+    ``apt-mark hold`` on exactly the manifest's packages. The plan is printed per package
+    (``upgrade   cuda-cudart-11-5 11.5.117-1 -> 11.5.120-1``), also with ``--dry``.
+
+    When the host already matches: no apt command at all. When the repository does not
+    offer a wanted version: an error naming each missing ``name=version`` before any
+    package changes (only the vendor's index is refreshed first). A manifest for another
+    distro, release or architecture is refused before anything changes.
+
+    **Example:**
+
+    .. code:: python
+
+        cuda.manifest_installed(
+            name="Install the exact CUDA 11.5 package set",
+            manifest="manifests/cuda-11-5.yaml",
+        )
+    """
+    manifest = resolve_manifest(manifest)
+    native = manifest.target.architecture
+    bom = host.get_fact(DpkgBom)
+    wrong = _wrong_target(manifest, bom)
+    if wrong is not None:
+        yield _fail(wrong)
+        return
+    policies = _policies(manifest, bom)
+    plan = plan_changes(compute_drift(manifest, bom, policies), manifest, remove_unlisted)
+    source_commands = _source_commands(manifest.source, native)
+    lacking = unavailable(plan.to_install(), manifest.source, native, policies)
+    _show(_plan_lines(plan, lacking, indexed=not source_commands))
+
+    yield from source_commands
+    if plan.empty:
+        if source_commands:
+            yield update_command(manifest.source)
+        host.noop(plan.summary())
+        return
+
+    if source_commands or lacking:
+        # The index may be older than the manifest: refresh it, then ask apt again.
+        yield update_command(manifest.source)
+        wanted = [package.apt_name(native) for package in plan.to_install()]
+        policies = host.get_fact(AptPolicy, packages=wanted)
+        lacking = unavailable(plan.to_install(), manifest.source, native, policies)
+    if lacking:
+        yield _fail(
+            f"manifest {manifest.name}: {manifest.source.url} does not offer "
+            + "; ".join(item.render() for item in lacking)
+            + ". No package was installed or removed."
+        )
+        return
+    yield from plan.commands()
+
+
+def _plan_lines(plan: Plan, lacking, indexed: bool) -> list[str]:
+    lines = plan.render()
+    if lacking and not indexed:
+        lines.append(
+            "  (the vendor's index is not on the host yet: versions are checked after "
+            "apt-get update)"
+        )
+    elif lacking:
+        lines.append("  not in the host's apt index (checked again after apt-get update):")
+        lines += [f"    {item.render()}" for item in lacking]
+    return lines
+
+
+@operation()
+def manifest_verified(manifest: CudaManifest | str | Path, nvidia_smi: bool = True):
+    """
+    Check (read-only) that a host matches a manifest exactly, and that ``nvidia-smi`` is
+    on its PATH; fail with the drift otherwise. Runs when the deploy executes, after the
+    operations before it, so it checks what they did.
+
+    + manifest: a ``CudaManifest``, or the path of its YAML file
+    + nvidia_smi: also require ``nvidia-smi`` (any state but ``not-installed``)
+
+    **Example:**
+
+    .. code:: python
+
+        cuda.manifest_verified(name="Check the manifest", manifest="manifests/cuda-11-5.yaml")
+    """
+    manifest = resolve_manifest(manifest)
+    if not host.state.is_executing:
+        host.noop(f"{manifest.name} is checked when the deploy runs")
+        return
+    drift = read_drift(manifest)
+    problems = [f"{p.key} {p.describe()}" for p in drift.packages]
+    report = None
+    if nvidia_smi:
+        report = host.get_fact(NvidiaSmi)
+        if report.state == "not-installed":
+            problems.append("nvidia-smi is not on PATH")
+    if problems:
+        yield _fail(f"{host.name} does not match manifest {manifest.name}: " + "; ".join(problems))
+        return
+    smi = ""
+    if report is not None:
+        smi = (
+            f"; nvidia-smi: {report.state}, {len(report.gpus)} GPU(s), "
+            f"driver {report.driver_version}, CUDA {report.cuda_version}"
+        )
+    host.log(f"{manifest.name}: {drift.summary()}{smi}", log_func=logger.info)

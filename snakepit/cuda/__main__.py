@@ -1,0 +1,5 @@
+import sys
+
+from snakepit.cuda.cli import main
+
+sys.exit(main())

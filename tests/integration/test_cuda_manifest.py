@@ -1,0 +1,271 @@
+"""The CUDA manifests on real hosts: create, install, no-op, upgrade/downgrade, drift, errors.
+
+Real apt and dpkg on the sandbox's Debian 12 containers (reached over SSH), installing from
+the vendor-like stub repository (``snakepit.cuda.stubrepo``), which is served from this
+process on the sandbox network's gateway address. The sandbox is this module's own
+(``cuda``), so the Slurm tests' hosts never see a CUDA package.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from snakepit.cuda.drift import compute_drift, policy_names
+from snakepit.cuda.manifest import CudaManifest, dump_source_file, load_manifest
+from snakepit.cuda.stubrepo import NEWER, TARGET, StubRepo
+from snakepit.parsers.apt import parse_apt_policy, parse_showhold
+from snakepit.parsers.dpkg import DPKG_QUERY_FORMAT, parse_dpkg_list, parse_dpkg_query
+from snakepit.sandbox.cluster import Sandbox
+from tests.integration.pyinfra_run import REPO_ROOT, run_pyinfra
+
+pytestmark = pytest.mark.docker
+
+SANDBOX = "cuda"
+APT_LOGS = "cat /var/log/apt/history.log /var/log/dpkg.log 2>/dev/null | md5sum"
+
+
+# -- fixtures ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    cluster = Sandbox(SANDBOX)
+    cluster.up(workers=2)
+    yield cluster
+    if os.environ.get("SNAKEPIT_KEEP_SANDBOX") != "1":
+        cluster.down()
+
+
+@pytest.fixture(scope="module")
+def repo(sandbox, tmp_path_factory):
+    """The stub repository, served where the sandbox's hosts (and the controller) reach it."""
+    gateway = sandbox.client.networks.get(sandbox.network_name).attrs["IPAM"]["Config"][0][
+        "Gateway"
+    ]
+    with StubRepo() as stub:
+        stub.build()
+        stub.serve(gateway)
+        source_file = tmp_path_factory.mktemp("stub") / "source.yaml"
+        source_file.write_text(dump_source_file(stub.source(), TARGET))
+        stub.source_file = source_file
+        yield stub
+
+
+def cli(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "snakepit.cuda", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def create(repo, sandbox, out: Path, metapackage: str, *also: str) -> CudaManifest:
+    args = ["create", metapackage, "--source", str(repo.source_file), "--out", str(out)]
+    args += ["--network", sandbox.network_name]
+    if also:
+        args += ["--also", *also]
+    done = cli(*args)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return load_manifest(out)
+
+
+@pytest.fixture(scope="module")
+def manifests(repo, sandbox, tmp_path_factory):
+    """cuda-11-5 and cuda-11-4 (on the 470 driver branch), created side by side while the
+    repository's newest point releases are 11.5.1 and 11.4.3; then it gains 11.5.2."""
+    out = tmp_path_factory.mktemp("manifests")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        cuda_11_5 = pool.submit(create, repo, sandbox, out / "cuda-11-5.yaml", "cuda-11-5")
+        cuda_11_4 = pool.submit(
+            create, repo, sandbox, out / "cuda-11-4.yaml", "cuda-11-4", "cuda-drivers=470.82.01-1"
+        )
+        made = {"cuda-11-5": cuda_11_5.result(), "cuda-11-4": cuda_11_4.result()}
+    repo.publish(NEWER)
+    return made
+
+
+def converge(sandbox, host: str, manifest: Path | str, *, remove_unlisted=False, check=True):
+    """Run deploys/cuda.py on one host; return the result and its wall time."""
+    started = time.monotonic()
+    result = run_pyinfra(
+        sandbox.inventory_path,
+        "deploys/cuda.py",
+        "-y",
+        "--limit",
+        host,
+        "--data",
+        f"cuda_manifest={manifest}",
+        "--data",
+        f"cuda_remove_unlisted={'true' if remove_unlisted else 'false'}",
+        check=check,
+    )
+    return result, time.monotonic() - started
+
+
+def changed_operations(result) -> list[str]:
+    return [op["name"] for op in result.json["results"]["operations"] if op["success"]]
+
+
+def host_drift(sandbox, host: str, manifest: CudaManifest):
+    """The drift as seen by reading dpkg and apt directly (not through the pyinfra facts)."""
+    rc, listing = sandbox.exec(host, f"dpkg-query -W -f='{DPKG_QUERY_FORMAT}'")
+    assert rc == 0, listing
+    bom = parse_dpkg_query(listing)
+    names = " ".join(policy_names(bom, manifest.target.architecture, manifest.apt_names()))
+    rc, policy = sandbox.exec(host, f"LC_ALL=C apt-cache policy {names}")
+    assert rc == 0, policy
+    return compute_drift(manifest, bom, parse_apt_policy(policy))
+
+
+def assert_exactly(sandbox, host: str, manifest: CudaManifest) -> None:
+    drift = host_drift(sandbox, host, manifest)
+    assert drift.in_sync, [f"{p.key} {p.describe()}" for p in drift.packages]
+    rc, held = sandbox.exec(host, "apt-mark showhold")
+    assert {p.name for p in manifest.packages} <= parse_showhold(held)
+    rc, audit = sandbox.exec(host, "dpkg --audit")
+    assert rc == 0 and audit.strip() == "", audit
+    rc, smi = sandbox.exec(host, "nvidia-smi -q -x")
+    assert rc == 0 and "<driver_version>" in smi
+
+
+# -- a: create pins what was current, install reproduces it ---------------------------------
+
+
+def test_create_pins_the_set_current_when_it_ran(manifests, repo, sandbox, tmp_path):
+    cuda_11_5 = manifests["cuda-11-5"]
+    versions = {p.name: p.version for p in cuda_11_5.packages}
+    assert cuda_11_5.metapackage.version == "11.5.1-1"
+    assert versions["cuda-cudart-11-5"] == "11.5.117-1"
+    assert versions["cuda-drivers"] == "495.29.05-1"
+    # Vendor packages whatever their names; the Debian library they pull in is not one.
+    assert {"libcublas-11-5", "libnpp-11-5", "gds-tools-11-5", "nsight-compute-2021.3.1"} <= set(
+        versions
+    )
+    assert "libnuma1" not in versions
+    assert len(cuda_11_5.packages) == 24
+    before, after = (parse_dpkg_list(path.read_text()) for path in cuda_11_5.bom_paths())
+    assert not before.by_name("cuda-11-5") and after.by_name("libnuma1")
+    assert manifests["cuda-11-4"].by_key()["cuda-drivers:amd64"].version == "470.82.01-1"
+
+    # The repository has since gained 11.5.2: a plain install floats there now...
+    floating = create(repo, sandbox, tmp_path / "floating.yaml", "cuda-11-5")
+    assert floating.metapackage.version == "11.5.2-1"
+    assert floating.by_key()["cuda-cudart-11-5:amd64"].version == "11.5.120-1"
+
+
+def test_install_reproduces_the_pinned_set_on_a_fresh_worker(manifests, sandbox):
+    manifest = manifests["cuda-11-5"]
+    result, _ = converge(sandbox, "worker1", manifest.path)
+    assert changed_operations(result)
+    # ...but the manifest still gets exactly what was current when it was made.
+    assert_exactly(sandbox, "worker1", manifest)
+
+
+# -- b: a second run changes nothing and calls no apt ---------------------------------------
+
+
+def test_second_run_changes_nothing_and_runs_no_apt(manifests, sandbox, record_property):
+    manifest = manifests["cuda-11-5"]
+    logs_before = sandbox.exec("worker1", APT_LOGS)[1]
+    result, seconds = converge(sandbox, "worker1", manifest.path)
+    results = result.json["results"]
+    assert changed_operations(result) == []
+    assert results["totals"]["success"] == 0 and results["totals"]["error"] == 0
+    # "No change" means pyinfra executed no command at all for the operation: no apt.
+    assert all(op["no_change"] == ["worker1"] for op in results["operations"])
+    assert sandbox.exec("worker1", APT_LOGS)[1] == logs_before
+    record_property("noop_install_seconds", round(seconds, 1))
+    print(f"\nno-op install check on a converged worker: {seconds:.1f}s")
+
+
+# -- c: upgrade 11-4 -> 11-5 and back, exactly, held, dpkg clean ----------------------------
+
+
+def test_upgrade_then_downgrade_between_manifests(manifests, sandbox):
+    cuda_11_4, cuda_11_5 = manifests["cuda-11-4"], manifests["cuda-11-5"]
+    converge(sandbox, "worker2", cuda_11_4.path)
+    assert_exactly(sandbox, "worker2", cuda_11_4)
+
+    converge(sandbox, "worker2", cuda_11_5.path, remove_unlisted=True)
+    assert_exactly(sandbox, "worker2", cuda_11_5)
+
+    result, _ = converge(sandbox, "worker2", cuda_11_4.path, remove_unlisted=True)
+    assert changed_operations(result)
+    assert_exactly(sandbox, "worker2", cuda_11_4)
+
+
+# -- d: drift by hand is reported, then corrected --------------------------------------------
+
+
+def test_drift_is_reported_then_corrected(manifests, sandbox):
+    manifest = manifests["cuda-11-5"]
+    converge(sandbox, "worker1", manifest.path)
+    config = (
+        "cuda-toolkit-11-5-config-common cuda-toolkit-11-config-common cuda-toolkit-config-common"
+    )
+    rc, out = sandbox.exec(
+        "worker1",
+        f"apt-mark unhold cuda-cudart-11-5 libnpp-11-5 {config} >/dev/null && "
+        "DEBIAN_FRONTEND=noninteractive apt-get install -y -q cuda-cudart-11-5=11.5.120-1 "
+        + " ".join(f"{name}=11.5.120-1" for name in config.split())
+        + " && apt-mark hold cuda-cudart-11-5",
+    )
+    assert rc == 0, out
+
+    args = ["drift", str(sandbox.inventory_path), "--manifest", str(manifest.path)]
+    table = cli(*args, "--limit", "worker1")
+    assert table.returncode == 1, table.stdout + table.stderr
+    assert "cuda-cudart-11-5" in table.stdout and "libnpp-11-5" in table.stdout
+    report = json.loads(cli(*args, "--limit", "worker1", "--json").stdout)
+    drift = {d["package"]: d for d in report["hosts"]["worker1"]["drift"]}
+    assert report["drifted"] == ["worker1"]
+    assert drift["cuda-cudart-11-5"]["kinds"] == ["version"]
+    assert drift["cuda-cudart-11-5"]["installed"] == "11.5.120-1"
+    assert drift["cuda-cudart-11-5"]["direction"] == "downgrade"
+    assert drift["libnpp-11-5"]["kinds"] == ["not-held"]
+
+    converge(sandbox, "worker1", manifest.path)
+    assert cli(*args, "--limit", "worker1").returncode == 0
+    assert_exactly(sandbox, "worker1", manifest)
+
+
+# -- e: a version the repository does not offer ---------------------------------------------
+
+
+def test_unavailable_version_fails_before_anything_changes(manifests, sandbox, tmp_path):
+    manifest = manifests["cuda-11-5"]
+    text = manifest.path.read_text().replace(
+        "{name: cuda-nvcc-11-5, arch: amd64, version: 11.5.119-1}",
+        "{name: cuda-nvcc-11-5, arch: amd64, version: 11.5.999-1}",
+    )
+    bad = manifest.path.parent / "cuda-11-5-bad.yaml"
+    bad.write_text(text.replace("boms: {", "# boms: {"))
+    bom_before = sandbox.exec("worker1", f"dpkg-query -W -f='{DPKG_QUERY_FORMAT}'")[1]
+    logs_before = sandbox.exec("worker1", APT_LOGS)[1]
+
+    result, _ = converge(sandbox, "worker1", bad, check=False)
+    assert result.returncode != 0
+    assert "does not offer cuda-nvcc-11-5=11.5.999-1" in result.stderr
+    assert sandbox.exec("worker1", f"dpkg-query -W -f='{DPKG_QUERY_FORMAT}'")[1] == bom_before
+    assert sandbox.exec("worker1", APT_LOGS)[1] == logs_before
+
+
+def test_manifest_for_another_distro_is_refused_before_anything_changes(sandbox):
+    logs_before = sandbox.exec("worker1", APT_LOGS)[1]
+    result, _ = converge(sandbox, "worker1", "manifests/cuda-11-5.yaml", check=False)
+    assert result.returncode != 0
+    assert "manifest cuda-11-5 is for ubuntu 18.04 amd64; worker1 is debian 12 amd64" in (
+        result.stderr
+    )
+    assert sandbox.exec("worker1", APT_LOGS)[1] == logs_before

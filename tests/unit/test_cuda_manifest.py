@@ -1,0 +1,183 @@
+"""The manifest schema: the production lock file, round trips, and errors naming file+field."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from snakepit.cuda.manifest import (
+    ManifestError,
+    ReleaseMatch,
+    dump_manifest,
+    dump_source_file,
+    load_manifest,
+    load_source_file,
+)
+from snakepit.parsers.dpkg import parse_dpkg_list
+
+REPO = Path(__file__).resolve().parents[2]
+PRODUCTION = REPO / "manifests" / "cuda-11-5.yaml"
+SOURCE_FILE = REPO / "manifests" / "sources" / "nvidia-cuda-ubuntu1804.yaml"
+EXTERNAL = (
+    REPO / "tests/fixtures/dpkg-boms/ubuntu1804-cuda-11-5-20220110152810-external_packages.txt"
+)
+
+
+def test_production_manifest_is_the_fixture_vendor_set():
+    manifest = load_manifest(PRODUCTION)
+    vendor = parse_dpkg_list(EXTERNAL.read_text())
+    assert len(manifest.packages) == len(vendor) == 77
+    assert {p.key: p.version for p in manifest.packages} == {
+        key: package.version for key, package in vendor.items()
+    }
+    assert manifest.metapackage.name == "cuda-11-5"
+    assert manifest.metapackage.version == "11.5.1-1"
+    # What a name grep for cuda/nvidia missed is in, by origin.
+    names = {p.name for p in manifest.packages}
+    assert {"libcublas-11-5", "libnpp-11-5", "gds-tools-11-5", "nsight-systems-2021.3.3"} <= names
+    by_key = manifest.by_key()
+    assert by_key["nvidia-driver-495:amd64"].version == "495.29.05-0ubuntu1"
+    assert by_key["libnvidia-compute-495:amd64"].arch == "amd64"
+    assert by_key["cuda-toolkit-config-common:all"].version == "11.5.117-1"
+
+
+def test_production_manifest_points_at_nvidia():
+    manifest = load_manifest(PRODUCTION)
+    source = manifest.source
+    assert (
+        source.url == "https://developer.download.nvidia.com/compute/cuda/repos/ubuntu1804/x86_64/"
+    )
+    assert source.key_url.endswith("/3bf863cc.pub")
+    assert source.key_fingerprint == "EB693B3035CD5710E231E123A4B469963BF863CC"
+    assert source.is_flat and source.components == ()
+    assert source.pin_priority == 600
+    assert source.release.pin() == "release l=NVIDIA CUDA"
+    assert (manifest.target.distro, manifest.target.release) == ("ubuntu", "18.04")
+    before, after = manifest.bom_paths()
+    assert len(parse_dpkg_list(before.read_text())) < len(parse_dpkg_list(after.read_text()))
+    assert load_source_file(SOURCE_FILE) == (source, manifest.target)
+
+
+def test_dump_then_load_gives_the_same_manifest(tmp_path):
+    manifest = load_manifest(PRODUCTION)
+    for name in ("cuda-11-5.before.txt", "cuda-11-5.after.txt"):
+        shutil.copy(PRODUCTION.parent / name, tmp_path / name)
+    copy = tmp_path / "cuda-11-5.yaml"
+    copy.write_text(dump_manifest(manifest))
+    assert load_manifest(copy) == manifest
+    assert dump_manifest(load_manifest(copy)) == copy.read_text()
+
+
+def test_source_file_round_trip(tmp_path):
+    source, target = load_source_file(SOURCE_FILE)
+    path = tmp_path / "source.yaml"
+    path.write_text(dump_source_file(source, target, "a comment"))
+    assert load_source_file(path) == (source, target)
+
+
+def test_source_offers_matches_apt_cache_policy_lines():
+    source, _ = load_source_file(SOURCE_FILE)
+    url = "https://developer.download.nvidia.com/compute/cuda/repos/ubuntu1804/x86_64"
+    assert source.offers(f"{url}  Packages")
+    assert not source.offers("http://archive.ubuntu.com/ubuntu bionic-updates/main amd64 Packages")
+    assert not source.offers("/var/lib/dpkg/status")
+
+
+def test_release_pin_with_origin():
+    assert ReleaseMatch("NVIDIA CUDA", "NVIDIA").pin() == "release o=NVIDIA,l=NVIDIA CUDA"
+
+
+# -- errors name the file and the field ---------------------------------------------------
+
+
+def _broken(tmp_path: Path, edit) -> Path:
+    data = yaml.safe_load(PRODUCTION.read_text())
+    edit(data)
+    for name in ("cuda-11-5.before.txt", "cuda-11-5.after.txt"):
+        shutil.copy(PRODUCTION.parent / name, tmp_path / name)
+    path = tmp_path / "cuda-11-5.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def _set(*keys, value):
+    def edit(data):
+        node = data
+        for key in keys[:-1]:
+            node = node[key]
+        node[keys[-1]] = value
+
+    return edit
+
+
+def _delete(*keys):
+    def edit(data):
+        node = data
+        for key in keys[:-1]:
+            node = node[key]
+        del node[keys[-1]]
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "field", "problem"),
+    [
+        (_set("schema", value=2), "schema", "must be 1"),
+        (_delete("name"), "name", "is missing"),
+        (_set("name", value="Bad Name"), "name", "does not match"),
+        (_set("created", value="yesterday"), "created", "not an ISO 8601 time"),
+        (_set("created", value="2022-01-10T15:28:10"), "created", "time zone"),
+        (_set("target", "release", value=18.04), "target.release", "quoted string"),
+        (_set("target", "architecture", value=""), "target.architecture", "non-empty"),
+        (_set("source", "url", value="ftp://x/"), "source.url", "not an http(s) URL"),
+        (_set("source", "key_fingerprint", value="3BF863CC"), "source.key_fingerprint", "40-digit"),
+        (_set("source", "keyring", value="cuda.gpg"), "source.keyring", "absolute path"),
+        (_set("source", "pin_priority", value=1001), "source.pin_priority", "outside 501..999"),
+        (_set("source", "pin_priority", value="600"), "source.pin_priority", "integer"),
+        (_set("source", "components", value=["main"]), "source.components", "flat"),
+        (_delete("source", "release", "label"), "source.release.label", "is missing"),
+        (_set("source", "typo", value=1), "source.typo", "not a known field"),
+        (_set("packages", value=[]), "packages", "non-empty list"),
+        (
+            _set("packages", 3, "version", value="x.y"),
+            "packages[3].version",
+            "not a Debian version",
+        ),
+        (_set("packages", 3, "version", value=11.5), "packages[3].version", "quoted string"),
+        (_set("packages", 4, "name", value="Cuda_Thing"), "packages[4].name", "does not match"),
+        (
+            _set(
+                "packages", 5, value={"name": "cuda-11-5", "arch": "amd64", "version": "11.5.1-1"}
+            ),
+            "packages[5].name",
+            "listed twice",
+        ),
+        (_delete("packages", 6, "arch"), "packages[6].arch", "is missing"),
+        (_set("metapackage", "version", value="11.5.0-1"), "metapackage", "not in packages"),
+        (_set("boms", "after", value="gone.txt"), "boms.after", "not a file"),
+    ],
+)
+def test_bad_field_is_named_with_the_file(tmp_path, edit, field, problem):
+    path = _broken(tmp_path, edit)
+    with pytest.raises(ManifestError) as caught:
+        load_manifest(path)
+    assert caught.value.field == field
+    assert caught.value.path == str(path)
+    assert problem in str(caught.value)
+    assert str(caught.value).startswith(f"{path}: {field}: ")
+
+
+def test_unreadable_and_non_yaml_files(tmp_path):
+    with pytest.raises(ManifestError, match="cannot be read"):
+        load_manifest(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("packages: [\n")
+    with pytest.raises(ManifestError, match="not valid YAML"):
+        load_manifest(bad)
+    bad.write_text("- a list\n")
+    with pytest.raises(ManifestError, match="must be a mapping"):
+        load_manifest(bad)
