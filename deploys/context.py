@@ -13,6 +13,8 @@ from pyinfra.context import ctx_inventory
 
 from facts.hardware import Hardware
 from facts.nvidia import NvidiaDeviceFiles, NvidiaSmi
+from operations.cuda import resolve_manifest
+from snakepit.cuda.manifest import CudaManifest
 from snakepit.loading import cluster_from_inventory
 from snakepit.model import Cluster
 from snakepit.secrets import Secrets, load_secrets, secrets_path
@@ -84,3 +86,11 @@ def node_lines() -> list[NodeLine]:
 
 def node_line(name: str) -> NodeLine:
     return next(line for line in node_lines() if line.name == name)
+
+
+def cuda_manifest() -> CudaManifest | None:
+    """This worker's exact CUDA manifest (loaded and validated once per run), or None."""
+    path = cluster().node(host.name).cuda_manifest
+    if path is None:
+        return None
+    return _memo(f"manifest:{path}", lambda _inventory: resolve_manifest(path))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from deploys import context
 from deploys.concerns.base import base
-from deploys.concerns.cuda_hook import cuda_stack
+from deploys.concerns.cuda import cuda_manifest
 from deploys.concerns.munge import munge
 from deploys.concerns.nfs import nfs_client, nfs_server
 from deploys.concerns.proxy import proxy_client, proxy_server
@@ -46,5 +46,7 @@ def converge(roles: tuple[str, ...] = ROLES) -> None:
     barrier(name="slurmctld is up before any slurmd", reason="configless slurmd fetches from it")
     if worker:
         nfs_client(cluster)
-        cuda_stack(cluster)
+        manifest = context.cuda_manifest()
+        if manifest is not None:  # the exact CUDA/NVIDIA stack, before slurmd
+            cuda_manifest(manifest)
         slurmd(cluster)

@@ -131,6 +131,3 @@ proxy = {
     "cache_size_mib": 20000,
     "no_proxy": ["localhost", "127.0.0.1"],
 }
-
-# The exact CUDA/NVIDIA package manifest workers install (manifests/); None: no CUDA.
-cuda_manifest = None

@@ -90,6 +90,7 @@ class NodeSpec:
     cores_per_socket: int | None = None
     threads_per_core: int | None = None
     gpu_device_glob: str = "/dev/nvidia[0-9]*"
+    cuda_manifest: str | None = None  # manifests/<name>.yaml installed before slurmd
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,6 @@ class Cluster:
     proxy: ProxySettings
     partitions: tuple[PartitionSpec, ...]
     nodes: tuple[NodeSpec, ...]
-    cuda_manifest: str | None = None
     uid_range: tuple[int, int] = (1000, 59999)
     workers: tuple[str, ...] = field(default=())
 
@@ -299,7 +299,6 @@ def build_cluster(
         proxy=_proxy(r.mapping("proxy")),
         partitions=partitions,
         nodes=nodes,
-        cuda_manifest=r.get("cuda_manifest", str, None, none=True),
         uid_range=uid_range,
         workers=tuple(name for name, _ in workers),
     )
@@ -459,6 +458,7 @@ def _node(host: str, data: Mapping[str, Any], partitions: tuple[PartitionSpec, .
         cores_per_socket=declared.positive("cores_per_socket", None, none=True),
         threads_per_core=declared.positive("threads_per_core", None, none=True),
         gpu_device_glob=declared.get("gpu_device_glob", str, "/dev/nvidia[0-9]*"),
+        cuda_manifest=r.get("cuda_manifest", str, None, none=True),
     )
 
 

@@ -8,6 +8,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, files
 
 from operations import dpkg
+from snakepit.cuda.aptsource import UNATTENDED_BLACKLIST
 from snakepit.model import Cluster
 
 # Workers keep exactly the packages we install: apt's periodic jobs are off, and should
@@ -19,14 +20,12 @@ APT::Periodic::Download-Upgradeable-Packages "0";
 APT::Periodic::AutocleanInterval "0";
 APT::Periodic::Unattended-Upgrade "0";
 """
-GPU_STACK_BLACKLIST = """\
-// Managed by snakepit-pyinfra: the GPU stack follows its exact manifest, never upgrades.
-Unattended-Upgrade::Package-Blacklist {
-    "nvidia-";
-    "libnvidia-";
-    "cuda-";
-};
-"""
+GPU_STACK_BLACKLIST = (
+    "// Managed by snakepit-pyinfra: the GPU stack follows its exact manifest, never upgrades.\n"
+    "Unattended-Upgrade::Package-Blacklist {\n"
+    + "".join(f'    "{pattern}";\n' for pattern in UNATTENDED_BLACKLIST)
+    + "};\n"
+)
 
 
 @deploy("Base system")

@@ -116,7 +116,7 @@ def test_production_head_workers_and_network(production):
     assert production.timezone == "Etc/UTC"
     assert production.proxy_url == "http://mlchead:8123"
     assert production.proxy.no_proxy == ("localhost", "127.0.0.1")
-    assert production.cuda_manifest is None
+    assert [n.cuda_manifest for n in production.nodes] == [None] * 7
     assert production.uid_range == (1000, 59999)
     assert "build-essential" in production.base_packages
 
@@ -527,10 +527,6 @@ BAD_HEAD_DATA = {
     ),
     "proxy port too big": (_set("proxy.port", 70000), "proxy.port: 70000 is not a TCP port"),
     "proxy port zero": (_set("proxy.port", 0), "proxy.port: must be >= 1, got 0"),
-    "cuda_manifest as a list": (
-        _set("cuda_manifest", ["cuda-11-5"]),
-        "cuda_manifest: expected str, got list",
-    ),
 }
 
 
@@ -570,6 +566,14 @@ def test_bad_node_data_names_worker_and_field(case):
     error = error_of(worker_data=workers(mlc5={"node": node}))
     assert str(error).startswith("host mlc5: "), str(error)
     assert expected in str(error)
+
+
+def test_cuda_manifest_is_per_worker_and_typed():
+    error = error_of(worker_data=workers(mlc5={"cuda_manifest": ["cuda-11-5"]}))
+    assert str(error) == "host mlc5: cuda_manifest: expected str, got list (['cuda-11-5'])"
+    cluster = build(worker_data=workers(mlc4={"cuda_manifest": "manifests/cuda-11-5.yaml"}))
+    assert cluster.node("mlc4").cuda_manifest == "manifests/cuda-11-5.yaml"
+    assert cluster.node("mlc5").cuda_manifest is None
 
 
 def test_node_declaration_as_a_list():
