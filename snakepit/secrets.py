@@ -66,6 +66,11 @@ def load_secrets(path: Path) -> Secrets:
             f"secrets file {path} does not exist: create it with "
             f"`python -m snakepit.secrets generate --path {path}` or set ${ENV_VAR}"
         )
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise SecretsError(
+            f"secrets file {path} is readable by others (mode {mode:04o}): chmod 600 {path}"
+        )
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as error:

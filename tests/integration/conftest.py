@@ -16,10 +16,21 @@ from tests.integration.pyinfra_run import run_pyinfra
 SESSION_SANDBOX = "pytest"
 
 
+# The session sandbox is read on bare hosts first, then converged; the CUDA tests bring
+# their own sandbox.
+MODULE_ORDER = ("test_sandbox_lifecycle", "test_sandbox_facts", "test_cluster")
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
         if "tests/integration/" in str(item.fspath).replace(os.sep, "/"):
             item.add_marker(pytest.mark.docker)
+
+    def rank(item) -> int:
+        module = item.module.__name__.rsplit(".", 1)[-1]
+        return MODULE_ORDER.index(module) if module in MODULE_ORDER else len(MODULE_ORDER)
+
+    items.sort(key=rank)  # stable: tests keep their order within a module
 
 
 @pytest.fixture(scope="session")

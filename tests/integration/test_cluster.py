@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from snakepit.cuda.manifest import dump_source_file, load_manifest
+from snakepit.cuda.stubrepo import TARGET, StubRepo
 from snakepit.sandbox import slurm_checks as checks
 from snakepit.secrets import generate, load_secrets
 from tests.integration.pyinfra_run import REPO_ROOT, run_pyinfra
@@ -273,6 +275,10 @@ def test_malformed_group_data_type_is_refused(sandbox, pyinfra, group_data_edit)
 def test_missing_secret_is_refused(sandbox, pyinfra):
     saved = sandbox.secrets_path.read_text()
     try:
+        sandbox.secrets_path.chmod(0o644)
+        err = _refused(pyinfra, sandbox)
+        assert "is readable by others (mode 0644): chmod 600" in err
+        sandbox.secrets_path.chmod(0o600)
         sandbox.secrets_path.write_text(
             "\n".join(line for line in saved.splitlines() if not line.startswith("munge_key"))
         )
@@ -283,6 +289,7 @@ def test_missing_secret_is_refused(sandbox, pyinfra):
         assert f"secrets file {sandbox.secrets_path} does not exist" in err
     finally:
         sandbox.secrets_path.write_text(saved)
+        sandbox.secrets_path.chmod(0o600)
 
 
 def test_unknown_partition_member_is_refused(sandbox, pyinfra):
@@ -349,6 +356,73 @@ def test_worker_killed_mid_converge_then_rerun_converges(sandbox, converged):
     assert sandbox.exec("worker2", "dpkg -s tmux >/dev/null")[0] == 0
     checks.wait_for_idle_nodes(sandbox, count=2, timeout=180)
     assert changed_ops(run_pyinfra(sandbox.inventory_path, SITE, "-y").json) == {}
+
+
+# -- the CUDA manifest is part of the worker deploy -------------------------------------------
+
+
+def test_workers_install_their_cuda_manifest_before_slurmd(sandbox, converged, tmp_path):
+    network = sandbox.client.networks.get(sandbox.network_name)
+    gateway = network.attrs["IPAM"]["Config"][0]["Gateway"]
+    override = sandbox.group_data_dir / "slurm_worker.py"
+    with StubRepo() as stub:
+        stub.build()
+        stub.serve(gateway)
+        source = tmp_path / "source.yaml"
+        source.write_text(dump_source_file(stub.source(), TARGET))
+        path = tmp_path / "cuda-11-5.yaml"
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "snakepit.cuda",
+                "create",
+                "cuda-11-5",
+                "--source",
+                str(source),
+                "--out",
+                str(path),
+                "--network",
+                sandbox.network_name,
+            ],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        manifest = load_manifest(path)
+        override.write_text(f"cuda_manifest = {str(path)!r}\n")
+        try:
+            result = run_pyinfra(sandbox.inventory_path, SITE, "-y").json
+            names = [op["name"] for op in result["results"]["operations"]]
+            install = next(n for n in names if n.startswith("CUDA manifest | Install exactly"))
+            slurmd = next(n for n in names if n.startswith("Slurm node daemon (worker) | Install"))
+            assert names.index(install) < names.index(slurmd)
+            assert changed_ops(result)[install] == ["worker1", "worker2"]
+            for worker in ("worker1", "worker2"):
+                _, out = sandbox.exec(worker, "dpkg-query -W -f='${Package} ${Version}\\n'")
+                installed = dict(line.split() for line in out.splitlines())
+                for package in manifest.packages:
+                    assert installed[package.name] == package.version
+                held = set(sandbox.exec(worker, "apt-mark showhold")[1].split())
+                assert {p.name for p in manifest.packages} <= held
+            # The driver stub's nvidia-smi now answers: GPUs come from it, not device files.
+            smi = run_pyinfra(sandbox.inventory_path, "fact", "facts.nvidia.NvidiaSmi").json
+            for worker in ("worker1", "worker2"):
+                assert smi["facts.nvidia.NvidiaSmi"][worker]["state"] == "ok"
+                assert smi["facts.nvidia.NvidiaSmi"][worker]["gpu_count"] == 2
+            assert changed_ops(run_pyinfra(sandbox.inventory_path, SITE, "-y").json) == {}
+            checks.wait_for_idle_nodes(sandbox, count=2)
+            out = checks.head_shell(
+                sandbox,
+                "srun -w worker2 --gres=gpu:2 sh -c 'echo $CUDA_VISIBLE_DEVICES'",
+                user="slurm",
+            )
+            assert out.strip() == "0,1"
+        finally:
+            override.unlink()
 
 
 def test_secrets_file_and_keys_are_private(sandbox):

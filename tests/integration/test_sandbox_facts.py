@@ -102,7 +102,14 @@ def worker_with_nvidia_smi(sandbox: Sandbox):
         "apt-get install -y -qq --no-install-recommends nvidia-smi) 2>&1",
     )
     assert rc == 0, out[-2000:]
-    return "worker2"
+    yield "worker2"
+    # Leave the host as it was for the tests that converge it after this module.
+    rc, out = sandbox.exec(
+        "worker2",
+        "DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq nvidia-smi libnvidia-ml1 "
+        "&& apt-get autoremove -y -qq --purge 2>&1",
+    )
+    assert rc == 0, out[-2000:]
 
 
 def test_nvidia_smi_fact_reports_no_driver_instead_of_failing(worker_with_nvidia_smi, pyinfra):

@@ -28,6 +28,7 @@ KEY = bytes(range(256)) * 4  # 1024 bytes, every byte value
 
 def write(path: Path, **values) -> Path:
     path.write_text(yaml.safe_dump(values))
+    path.chmod(0o600)
     return path
 
 
@@ -41,6 +42,7 @@ def load_error(tmp_path: Path, text: str | None = None, **values) -> str:
     path = tmp_path / "secrets.yaml"
     if text is not None:
         path.write_text(text)
+        path.chmod(0o600)
     else:
         write(path, **values)
     with pytest.raises(SecretsError) as raised:
@@ -253,3 +255,16 @@ def test_main_reports_errors_without_a_traceback(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "snakepit.secrets: " in err
     assert "exists; pass --force" in err
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660])
+def test_a_secrets_file_others_can_read_is_refused(tmp_path, mode):
+    path = write(tmp_path / "secrets.yaml", **good())
+    path.chmod(mode)
+    with pytest.raises(SecretsError) as raised:
+        load_secrets(path)
+    assert str(raised.value) == (
+        f"secrets file {path} is readable by others (mode {mode:04o}): chmod 600 {path}"
+    )
+    path.chmod(0o600)
+    assert load_secrets(path).munge_key == KEY
