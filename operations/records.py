@@ -8,6 +8,7 @@ or reconfigure succeeded) and compares the wanted fingerprints against it.
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 from collections.abc import Sequence
 
@@ -18,6 +19,11 @@ from pyinfra.facts.files import FileContents
 from snakepit.slurm import applied_record, daemon_action
 
 RECORD_DIR = "/var/lib/snakepit/applied"
+
+
+def fingerprint(content: str | bytes) -> str:
+    """SHA-256 hex digest of a text or bytes: what records and secret files compare."""
+    return hashlib.sha256(content.encode() if isinstance(content, str) else content).hexdigest()
 
 
 def pending_action(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import shlex
 
 from pyinfra import host
 from pyinfra.api import FileUploadCommand, StringCommand, operation
 from pyinfra.facts.files import File, Sha256File
+
+from operations.records import fingerprint
 
 
 class SecretBuffer(io.BytesIO):
@@ -41,10 +42,6 @@ class SecretBytes:
         return f"<secret {self.label}>"
 
     __str__ = __repr__
-
-
-def fingerprint(content: bytes) -> str:
-    return hashlib.sha256(content).hexdigest()
 
 
 @operation()

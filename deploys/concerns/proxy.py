@@ -7,14 +7,13 @@ HTTP and tunnels HTTPS for everything else, limited to the cluster's subnet.
 
 from __future__ import annotations
 
-import hashlib
 from io import StringIO
 
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, systemd
 
 from operations import dpkg
-from operations.records import applied
+from operations.records import applied, fingerprint
 from snakepit.model import Cluster
 
 SQUID_CONF = "/etc/squid/conf.d/snakepit.conf"
@@ -70,7 +69,7 @@ def proxy_server(cluster: Cluster) -> None:
     applied(
         name="Restart squid when its configuration changed",
         record="squid",
-        restart_fingerprint=hashlib.sha256(content.encode()).hexdigest(),
+        restart_fingerprint=fingerprint(content),
         restart=["squid -k parse", "systemctl restart squid"],
     )
     systemd.service(name="squid running and enabled", service="squid", running=True, enabled=True)

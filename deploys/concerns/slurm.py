@@ -6,7 +6,6 @@ that slurmctld can take live go through `scontrol reconfigure` (see snakepit.slu
 
 from __future__ import annotations
 
-import hashlib
 import shlex
 from io import StringIO
 
@@ -15,7 +14,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, files, systemd
 
 from deploys import context
-from operations.records import applied, pending_action
+from operations.records import applied, fingerprint, pending_action
 from operations.secrets import SecretBytes, secret_file
 from snakepit import slurm
 from snakepit.model import Cluster
@@ -34,10 +33,6 @@ ACTION_TEXT = {
     "reconfigure": "scontrol reconfigure (settings it takes live changed)",
     "restart": "restart (a setting read only at start changed)",
 }
-
-
-def _sha(text: str | bytes) -> str:
-    return hashlib.sha256(text.encode() if isinstance(text, str) else text).hexdigest()
 
 
 def database_sql(cluster: Cluster, password: str) -> bytes:
@@ -75,7 +70,7 @@ def slurmdbd(cluster: Cluster, secrets: Secrets) -> None:
     applied(
         name="Restart MariaDB when its configuration changed",
         record="mariadb",
-        restart_fingerprint=_sha(MARIADB_CONF),
+        restart_fingerprint=fingerprint(MARIADB_CONF),
         restart=["systemctl restart mariadb"],
     )
     systemd.service(
@@ -96,7 +91,7 @@ def slurmdbd(cluster: Cluster, secrets: Secrets) -> None:
     applied(
         name="Create slurmdbd's database and user",
         record="slurmdbd-database",
-        restart_fingerprint=_sha(sql),
+        restart_fingerprint=fingerprint(sql),
         restart=[f"mariadb --batch < {shlex.quote(sql_path)}"],
     )
 
@@ -112,7 +107,7 @@ def slurmdbd(cluster: Cluster, secrets: Secrets) -> None:
     applied(
         name="Restart slurmdbd when slurmdbd.conf changed",
         record="slurmdbd",
-        restart_fingerprint=_sha(conf),
+        restart_fingerprint=fingerprint(conf),
         restart=["systemctl restart slurmdbd"],
     )
     systemd.service(

@@ -12,6 +12,7 @@ import io
 import json
 import os
 import runpy
+import shutil
 import socket
 import tarfile
 import time
@@ -134,13 +135,8 @@ class Sandbox:
             network.remove()
         for volume in self.client.volumes.list(filters={"label": f"{LABEL}={self.name}"}):
             volume.remove(force=True)
-        for path in (
-            self.inventory_path,
-            self.hosts_path,
-            self.key_path,
-            self.key_path.with_suffix(".pub"),
-        ):
-            path.unlink(missing_ok=True)
+        # Keys, secrets, inventory and group-data overrides belong to this sandbox alone.
+        shutil.rmtree(self.state_dir, ignore_errors=True)
 
     def hosts(self) -> list[SandboxHost]:
         """The running hosts, head first, as Docker reports them now."""

@@ -13,8 +13,8 @@ def test_up_resume_resize_down():
     try:
         first = sandbox.up(workers=1)
         assert [(h.name, h.role) for h in first] == [("head", "head"), ("worker1", "worker")]
-        key_mode = stat.S_IMODE(os.stat(sandbox.key_path).st_mode)
-        assert key_mode == 0o600
+        for private in (sandbox.key_path, sandbox.secrets_path):
+            assert stat.S_IMODE(os.stat(private).st_mode) == 0o600
         inventory = sandbox.inventory_path.read_text()
         assert "ssh_hostname" in inventory and first[1].address in inventory
         assert "@docker" not in inventory
@@ -32,4 +32,4 @@ def test_up_resume_resize_down():
     client = sandbox.client
     assert client.containers.list(all=True, filters={"label": f"{LABEL}=pytest-life"}) == []
     assert client.networks.list(names=[sandbox.network_name]) == []
-    assert not sandbox.key_path.exists() and not sandbox.inventory_path.exists()
+    assert not sandbox.state_dir.exists()  # keys, secrets, inventory, overrides: all gone
