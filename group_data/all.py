@@ -5,7 +5,7 @@ host is touched, naming this file and the field.
 """
 
 # The network the cluster lives on: NFS exports, the proxy and no_proxy are limited to it.
-cluster_subnet = "192.168.1.0/24"
+cluster_subnet = "192.168.0.0/16"
 
 # Zoneinfo name for every host.
 timezone = "Etc/UTC"
@@ -76,8 +76,9 @@ slurm_partitions = [
     {"name": "q6000", "gpu_type": "quadro6000", "max_time": "INFINITE"},
 ]
 
-# Shared storage: the head exports, the workers mount (nfs). The sandbox has no NFS in its
-# kernel and uses "shared-volume" (a Docker volume at the same paths).
+# Shared storage: the head exports, the workers mount (nfs). Paths, owners and modes are the
+# Puppet project's (mode/owner apply to the exported directory, which is what workers see).
+# The sandbox has no NFS in its kernel and uses "shared-volume" (a Docker volume per export).
 storage = {
     "mode": "nfs",
     "exports": [
@@ -87,7 +88,7 @@ storage = {
             "access": "ro",
             "owner": "root",
             "group": "root",
-            "mode": "0755",
+            "mode": "0555",
         },
         {
             "path": "/data/rw",
@@ -109,17 +110,17 @@ storage = {
             "path": "/snakepit/home",
             "mount_point": "/data/home",
             "access": "ro",
-            "owner": "root",
+            "owner": "snakepit",
             "group": "snakepit",
-            "mode": "0750",
+            "mode": "0775",
         },
         {
             "path": "/data/sw",
             "mount_point": "/data/sw",
             "access": "ro",
-            "owner": "root",
-            "group": "root",
-            "mode": "0755",
+            "owner": "slurm",
+            "group": "slurm",
+            "mode": "0750",
         },
     ],
     "mount_options": ["nosuid", "hard", "bg", "noatime"],

@@ -112,7 +112,7 @@ def test_production_head_workers_and_network(production):
     assert production.head == "mlchead"
     assert production.head_address == "mlchead"  # no cluster_head_address: the name
     assert production.workers == tuple(f"mlc{i}" for i in range(7))
-    assert production.subnet == "192.168.1.0/24"
+    assert production.subnet == "192.168.0.0/16"
     assert production.timezone == "Etc/UTC"
     assert production.proxy_url == "http://mlchead:8123"
     assert production.proxy.no_proxy == ("localhost", "127.0.0.1")

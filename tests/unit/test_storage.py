@@ -53,11 +53,11 @@ def export_lines(text: str) -> list[str]:
 def test_exports_go_to_the_subnet_only():
     text = render_exports(production_cluster())
     assert export_lines(text) == [
-        "/snakepit/shared 192.168.1.0/24(ro,sync,no_subtree_check,root_squash)",
-        "/data/rw 192.168.1.0/24(rw,sync,no_subtree_check,root_squash)",
-        "/home/slurm 192.168.1.0/24(rw,sync,no_subtree_check,root_squash)",
-        "/snakepit/home 192.168.1.0/24(ro,sync,no_subtree_check,root_squash)",
-        "/data/sw 192.168.1.0/24(ro,sync,no_subtree_check,root_squash)",
+        "/snakepit/shared 192.168.0.0/16(ro,sync,no_subtree_check,root_squash)",
+        "/data/rw 192.168.0.0/16(rw,sync,no_subtree_check,root_squash)",
+        "/home/slurm 192.168.0.0/16(rw,sync,no_subtree_check,root_squash)",
+        "/snakepit/home 192.168.0.0/16(ro,sync,no_subtree_check,root_squash)",
+        "/data/sw 192.168.0.0/16(ro,sync,no_subtree_check,root_squash)",
     ]
     assert "*" not in text
     assert "no_root_squash" not in text
