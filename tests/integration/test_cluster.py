@@ -83,8 +83,15 @@ def test_fixed_ids_munge_and_modes(sandbox, converged):
         assert "NOPASSWD: ALL" in lines[5]
     rc, out = sandbox.exec("head", "stat -c '%a %U:%G' /etc/slurm/slurmdbd.conf /data/rw")
     assert out.split("\n")[:2] == ["600 slurm:slurm", "750 slurm:slurm"]
-    rc, out = sandbox.exec("head", "sacct -a -n -X -S 2020-01-01 -o jobid | wc -l")
-    assert rc == 0 and int(out) >= 1  # accounting through slurmdbd + MariaDB works
+    # Accounting through slurmdbd + MariaDB works (slurmctld sends job records a little
+    # after the jobs end).
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        rc, out = sandbox.exec("head", "sacct -a -n -X -S 2020-01-01 -o jobid | wc -l")
+        if rc == 0 and int(out) >= 1:
+            break
+        time.sleep(2)
+    assert rc == 0 and int(out) >= 1, out
 
 
 def test_configless_workers_and_rendered_storage(sandbox, converged):

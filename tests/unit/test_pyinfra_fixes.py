@@ -1,0 +1,37 @@
+"""A dropped connection fails one host instead of aborting pyinfra's whole run."""
+
+from __future__ import annotations
+
+import pytest
+from paramiko import SSHException
+from pyinfra.connectors.ssh import SSHConnector
+
+from snakepit import pyinfra_fixes
+
+
+def test_eof_from_paramiko_becomes_the_ssh_error_pyinfra_handles(monkeypatch):
+    def vanished_peer(self, *args, **kwargs):
+        raise EOFError()
+
+    monkeypatch.setattr(SSHConnector, "run_shell_command", vanished_peer)
+    with pytest.raises(EOFError):
+        SSHConnector.run_shell_command(object(), "true")
+    pyinfra_fixes.apply()
+    pyinfra_fixes.apply()  # idempotent: wrapped once
+    with pytest.raises(SSHException, match="connection lost"):
+        SSHConnector.run_shell_command(object(), "true")
+    assert SSHConnector.run_shell_command.__wrapped__ is vanished_peer
+
+
+def test_other_errors_and_results_pass_through(monkeypatch):
+    monkeypatch.setattr(SSHConnector, "put_file", lambda self, *a, **k: (True, "done"))
+    pyinfra_fixes.apply()
+    assert SSHConnector.put_file(object(), "src", "dest") == (True, "done")
+
+    def broken(self, *args, **kwargs):
+        raise ValueError("not a connection problem")
+
+    monkeypatch.setattr(SSHConnector, "get_file", broken)
+    pyinfra_fixes.apply()
+    with pytest.raises(ValueError, match="not a connection problem"):
+        SSHConnector.get_file(object(), "a", "b")
