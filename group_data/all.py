@@ -110,7 +110,7 @@ storage = {
             "path": "/snakepit/home",
             "mount_point": "/data/home",
             "access": "ro",
-            "owner": "snakepit",
+            "owner": "root",
             "group": "snakepit",
             "mode": "0775",
         },

@@ -295,7 +295,7 @@ def build_cluster(
         groups=group_specs,
         users=user_specs,
         slurm=_slurm(r.mapping("slurm")),
-        storage=_storage(r.mapping("storage"), network),
+        storage=_storage(r.mapping("storage"), network, user_specs, group_specs),
         proxy=_proxy(r.mapping("proxy")),
         partitions=partitions,
         nodes=nodes,
@@ -493,7 +493,14 @@ def _slurm(r: _Reader) -> SlurmSettings:
     )
 
 
-def _storage(r: _Reader, network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> StorageSettings:
+def _storage(
+    r: _Reader,
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network,
+    users: tuple[UserSpec, ...],
+    groups: tuple[GroupSpec, ...],
+) -> StorageSettings:
+    known_users = {"root"} | {u.name for u in users}
+    known_groups = {"root"} | {g.name for g in groups}
     mode = r.get("mode", str)
     if mode not in STORAGE_MODES:
         raise r.error("mode", f"must be one of {', '.join(STORAGE_MODES)}, got {mode!r}")
@@ -505,6 +512,10 @@ def _storage(r: _Reader, network: ipaddress.IPv4Network | ipaddress.IPv6Network)
         mode_text = item.get("mode", str)
         if not re.match(r"^0?[0-7]{3,4}$", mode_text):
             raise item.error("mode", f"{mode_text!r} is not an octal mode like '0750'")
+        if item.name("owner") not in known_users:
+            raise item.error("owner", f"unknown user {item.data['owner']!r} (not in users)")
+        if item.name("group") not in known_groups:
+            raise item.error("group", f"unknown group {item.data['group']!r} (not in groups)")
         exports.append(
             NfsExport(
                 path=_absolute(item, "path"),

@@ -527,6 +527,14 @@ BAD_HEAD_DATA = {
     ),
     "proxy port too big": (_set("proxy.port", 70000), "proxy.port: 70000 is not a TCP port"),
     "proxy port zero": (_set("proxy.port", 0), "proxy.port: must be >= 1, got 0"),
+    "export owner not a user": (
+        _set("storage.exports.1.owner", "snakepit"),
+        "storage.exports[1].owner: unknown user 'snakepit' (not in users)",
+    ),
+    "export group not a group": (
+        _set("storage.exports.1.group", "wheel"),
+        "storage.exports[1].group: unknown group 'wheel' (not in groups)",
+    ),
 }
 
 
