@@ -7,7 +7,6 @@ connects to a host.
 from __future__ import annotations
 
 import copy
-import runpy
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +19,7 @@ from pyinfra_cli.inventory import make_inventory
 
 from snakepit.loading import cluster_from_inventory
 from snakepit.model import Cluster, DataError, build_cluster
+from tests.unit.production_data import PARTITION_HOSTS, group_data
 
 REPO = Path(__file__).resolve().parents[2]
 GROUP_DATA = REPO / "group_data"
@@ -34,18 +34,7 @@ def load_inventory(path: Path, cwd: Path):
         return make_inventory(str(path), cwd=str(cwd))
 
 
-def group_data(name: str) -> dict[str, Any]:
-    """The assignments of one production group_data file."""
-    names = runpy.run_path(str(GROUP_DATA / f"{name}.py"))
-    return {key: value for key, value in names.items() if not key.startswith("__")}
-
-
 ALL = group_data("all")
-PARTITION_HOSTS = {
-    "txp": ["mlc0", "mlc1", "mlc2", "mlc3"],
-    "g2080": ["mlc4", "mlc5"],
-    "q6000": ["mlc6"],
-}
 
 
 def workers(**node_overrides: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import runpy
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from snakepit.model import Cluster, NodeSpec, build_cluster
+from snakepit.model import Cluster, NodeSpec
 from snakepit.parsers.hardware import Hardware, parse_slurmd_c
 from snakepit.parsers.nvidia_smi import Gpu, NvidiaSmiReport, parse_output, parse_table
 from snakepit.slurm import (
@@ -29,32 +28,11 @@ from snakepit.slurm import (
     render_slurmdbd_conf,
     restart_fingerprint,
 )
+from tests.unit.production_data import group_data, production_cluster
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures"
-PARTITION_HOSTS = {
-    "txp": ["mlc0", "mlc1", "mlc2", "mlc3"],
-    "g2080": ["mlc4", "mlc5"],
-    "q6000": ["mlc6"],
-}
 PASSWORD = "db-Pa55word-for-tests"
-
-
-def group_data(name: str) -> dict[str, Any]:
-    names = runpy.run_path(str(REPO / "group_data" / f"{name}.py"))
-    return {key: value for key, value in names.items() if not key.startswith("__")}
-
-
-def production_cluster(**head_changes: Any) -> Cluster:
-    """The production data (group_data/), with top-level head settings replaced."""
-    all_data = group_data("all")
-    workers = [
-        (name, {**all_data, **group_data(partition)})
-        for partition, hosts in PARTITION_HOSTS.items()
-        for name in hosts
-    ]
-    groups = {**PARTITION_HOSTS, "slurm_worker": [name for name, _ in workers]}
-    return build_cluster(("mlchead", {**all_data, **head_changes}), workers, groups)
 
 
 def hardware(cpus=48, sockets=2, cores=12, threads=2, memory=257843, boards=1) -> Hardware:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import runpy
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from snakepit.model import Cluster, NfsExport, build_cluster
+from snakepit.model import NfsExport
 from snakepit.storage import (
     StorageError,
     check_exports,
@@ -18,29 +16,9 @@ from snakepit.storage import (
     mount_unit_name,
     render_exports,
 )
+from tests.unit.production_data import group_data, production_cluster
 
 REPO = Path(__file__).resolve().parents[2]
-PARTITION_HOSTS = {
-    "txp": ["mlc0", "mlc1", "mlc2", "mlc3"],
-    "g2080": ["mlc4", "mlc5"],
-    "q6000": ["mlc6"],
-}
-
-
-def group_data(name: str) -> dict[str, Any]:
-    names = runpy.run_path(str(REPO / "group_data" / f"{name}.py"))
-    return {key: value for key, value in names.items() if not key.startswith("__")}
-
-
-def production_cluster(**head_changes: Any) -> Cluster:
-    all_data = group_data("all")
-    workers = [
-        (name, {**all_data, **group_data(partition)})
-        for partition, hosts in PARTITION_HOSTS.items()
-        for name in hosts
-    ]
-    groups = {**PARTITION_HOSTS, "slurm_worker": [name for name, _ in workers]}
-    return build_cluster(("mlchead", {**all_data, **head_changes}), workers, groups)
 
 
 # --- /etc/exports -----------------------------------------------------------------------------
