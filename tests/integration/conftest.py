@@ -10,8 +10,7 @@ import os
 
 import pytest
 
-from snakepit.sandbox.cluster import Sandbox
-from tests.integration.pyinfra_run import run_pyinfra
+from tests.integration.pyinfra_run import run_pyinfra, running_sandbox
 
 SESSION_SANDBOX = "pytest"
 
@@ -35,11 +34,7 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def sandbox():
-    cluster = Sandbox(SESSION_SANDBOX)
-    cluster.up(workers=2)
-    yield cluster
-    if os.environ.get("SNAKEPIT_KEEP_SANDBOX") != "1":
-        cluster.down()
+    yield from running_sandbox(SESSION_SANDBOX)
 
 
 @pytest.fixture(scope="session")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from snakepit.sandbox.cluster import Sandbox
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,3 +42,15 @@ def run_pyinfra(
             f"{done.stdout[-2000:]}"
         )
     return result
+
+
+def running_sandbox(name: str, workers: int = 2):
+    """Yield a sandbox that is up; remove it afterwards unless SNAKEPIT_KEEP_SANDBOX=1.
+
+    For pytest fixtures: ``yield from running_sandbox("name")``.
+    """
+    sandbox = Sandbox(name)
+    sandbox.up(workers=workers)
+    yield sandbox
+    if os.environ.get("SNAKEPIT_KEEP_SANDBOX") != "1":
+        sandbox.down()

@@ -9,7 +9,6 @@ process on the sandbox network's gateway address. The sandbox is this module's o
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -23,8 +22,7 @@ from snakepit.cuda.manifest import CudaManifest, dump_source_file, load_manifest
 from snakepit.cuda.stubrepo import NEWER, TARGET, StubRepo
 from snakepit.parsers.apt import parse_apt_policy, parse_showhold
 from snakepit.parsers.dpkg import DPKG_QUERY_FORMAT, parse_dpkg_list, parse_dpkg_query
-from snakepit.sandbox.cluster import Sandbox
-from tests.integration.pyinfra_run import REPO_ROOT, run_pyinfra
+from tests.integration.pyinfra_run import REPO_ROOT, run_pyinfra, running_sandbox
 
 pytestmark = pytest.mark.docker
 
@@ -37,11 +35,7 @@ APT_LOGS = "cat /var/log/apt/history.log /var/log/dpkg.log 2>/dev/null | md5sum"
 
 @pytest.fixture(scope="module")
 def sandbox():
-    cluster = Sandbox(SANDBOX)
-    cluster.up(workers=2)
-    yield cluster
-    if os.environ.get("SNAKEPIT_KEEP_SANDBOX") != "1":
-        cluster.down()
+    yield from running_sandbox(SANDBOX)
 
 
 @pytest.fixture(scope="module")
