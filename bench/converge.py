@@ -21,7 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from snakepit.sandbox.cluster import Sandbox  # noqa: E402
+from tools.sandbox.cluster import Sandbox  # noqa: E402
 
 
 def timed_converge(sandbox: Sandbox) -> dict:

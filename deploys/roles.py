@@ -7,7 +7,6 @@ any slurmd asks it for its configuration.
 
 from __future__ import annotations
 
-from deploys import context
 from deploys.concerns.base import base
 from deploys.concerns.cuda import cuda_manifest
 from deploys.concerns.munge import munge
@@ -15,6 +14,7 @@ from deploys.concerns.nfs import nfs_client, nfs_server
 from deploys.concerns.proxy import proxy_client, proxy_server
 from deploys.concerns.slurm import slurmctld, slurmd, slurmdbd
 from deploys.concerns.users import users
+from glue import context
 from operations.ordering import barrier
 
 ROLES = ("head", "worker")

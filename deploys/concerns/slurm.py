@@ -13,7 +13,7 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, systemd
 
-from deploys import context
+from glue import context
 from operations.records import applied, fingerprint, pending_action
 from operations.secrets import SecretBytes, secret_file
 from snakepit import slurm

@@ -47,7 +47,7 @@ from debian.debian_support import Version
 from snakepit.cuda.openpgp import OpenPGPError, normalize_fingerprint
 
 SCHEMA = 1
-CREATED_NOTE = "Written by `python -m snakepit.cuda create`; do not edit by hand (recreate it)."
+CREATED_NOTE = "Written by `python -m tools.cuda create`; do not edit by hand (recreate it)."
 # Debian policy 5.6.1 (names) and dpkg's architecture names.
 _PACKAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 _ARCH = re.compile(r"^[a-z0-9][a-z0-9-]*$")

@@ -9,7 +9,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from snakepit.sandbox.cluster import Sandbox
+from tools.sandbox.cluster import Sandbox
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from snakepit.cuda.manifest import dump_source_file, load_manifest
-from snakepit.cuda.stubrepo import TARGET, StubRepo
-from snakepit.sandbox import slurm_checks as checks
 from snakepit.secrets import generate, load_secrets
 from tests.integration.pyinfra_run import REPO_ROOT, run_pyinfra
+from tools.sandbox import slurm_checks as checks
+from tools.sandbox.stubrepo import TARGET, StubRepo
 
 SITE = "deploys/site.py"
 

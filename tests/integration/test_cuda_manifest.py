@@ -1,7 +1,7 @@
 """The CUDA manifests on real hosts: create, install, no-op, upgrade/downgrade, drift, errors.
 
 Real apt and dpkg on the sandbox's Debian 12 containers (reached over SSH), installing from
-the vendor-like stub repository (``snakepit.cuda.stubrepo``), which is served from this
+the vendor-like stub repository (``tools.sandbox.stubrepo``), which is served from this
 process on the sandbox network's gateway address. The sandbox is this module's own
 (``cuda``), so the Slurm tests' hosts never see a CUDA package.
 """
@@ -19,10 +19,10 @@ import pytest
 
 from snakepit.cuda.drift import compute_drift, policy_names
 from snakepit.cuda.manifest import CudaManifest, dump_source_file, load_manifest
-from snakepit.cuda.stubrepo import NEWER, TARGET, StubRepo
 from snakepit.parsers.apt import parse_apt_policy, parse_showhold
 from snakepit.parsers.dpkg import DPKG_QUERY_FORMAT, parse_dpkg_list, parse_dpkg_query
 from tests.integration.pyinfra_run import REPO_ROOT, run_pyinfra, running_sandbox
+from tools.sandbox.stubrepo import NEWER, TARGET, StubRepo
 
 pytestmark = pytest.mark.docker
 
@@ -90,11 +90,11 @@ def manifests(repo, sandbox, tmp_path_factory):
 
 
 def converge(sandbox, host: str, manifest: Path | str, *, remove_unlisted=False, check=True):
-    """Run deploys/cuda.py on one host; return the result and its wall time."""
+    """Run deploys/tools/cuda.py on one host; return the result and its wall time."""
     started = time.monotonic()
     result = run_pyinfra(
         sandbox.inventory_path,
-        "deploys/cuda.py",
+        "deploys/tools/cuda.py",
         "-y",
         "--limit",
         host,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from snakepit.sandbox.cluster import Sandbox
+from tools.sandbox.cluster import Sandbox
 
 CUSTOM_FACTS = (
     "facts.dpkg.DpkgBom",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import stat
 
-from snakepit.sandbox.cluster import LABEL, Sandbox
+from tools.sandbox.cluster import LABEL, Sandbox
 
 
 def test_up_resume_resize_down():

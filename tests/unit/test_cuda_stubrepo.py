@@ -17,9 +17,9 @@ from snakepit.cuda.openpgp import (
     normalize_fingerprint,
     primary_fingerprints,
 )
-from snakepit.cuda.stubrepo import INITIAL, NEWER, RELEASES, StubRepo, release_packages
 from snakepit.parsers.dpkg import parse_dpkg_list
 from snakepit.parsers.nvidia_smi import parse_xml
+from tools.sandbox.stubrepo import INITIAL, NEWER, RELEASES, StubRepo, release_packages
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE_VENDOR = (

@@ -1,4 +1,4 @@
-"""Tests for snakepit.model (validation of the cluster data) and snakepit.loading.
+"""Tests for snakepit.model (validation of the cluster data) and glue.loading.
 
 The production inventory is only loaded as data with pyinfra's own loader: nothing here
 connects to a host.
@@ -17,7 +17,7 @@ from pyinfra.api import State
 from pyinfra.context import ctx_state
 from pyinfra_cli.inventory import make_inventory
 
-from snakepit.loading import cluster_from_inventory
+from glue.loading import cluster_from_inventory
 from snakepit.model import Cluster, DataError, build_cluster
 from tests.unit.production_data import PARTITION_HOSTS, group_data
 

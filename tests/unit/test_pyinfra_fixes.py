@@ -6,7 +6,7 @@ import pytest
 from paramiko import SSHException
 from pyinfra.connectors.ssh import SSHConnector
 
-from snakepit import pyinfra_fixes
+from glue import pyinfra_fixes
 
 
 def test_eof_from_paramiko_becomes_the_ssh_error_pyinfra_handles(monkeypatch):

@@ -1,8 +1,8 @@
 """Read-only: compare every host with the manifest its data names and write the drift as
 JSON, one file per host, into ``--data drift_out=DIR``. It has no operations, so it changes
-nothing; `python -m snakepit.cuda drift` also runs it with ``--dry``:
+nothing; `python -m tools.cuda drift` also runs it with ``--dry``:
 
-    pyinfra INVENTORY deploys/manifest_drift.py --dry --data drift_out=/tmp/drift \\
+    pyinfra INVENTORY deploys/tools/manifest_drift.py --dry --data drift_out=/tmp/drift \\
         [--data cuda_manifest=manifests/cuda-11-5.yaml]
 
 Hosts whose ``cuda_manifest`` is unset are reported as skipped.

@@ -1,4 +1,4 @@
-"""`python -m snakepit.cuda`: create, test and check exact CUDA package manifests.
+"""`python -m tools.cuda`: create, test and check exact CUDA package manifests.
 
     create METAPACKAGE --source FILE --out manifests/NAME.yaml   # clean container -> manifest
     test MANIFEST                                                # clean container: install, check
@@ -7,7 +7,7 @@
 
 create and test run the pyinfra deploys in ``deploys/`` against a throwaway container of the
 sandbox's Debian 12 image (``--image`` for another distro: it needs only ``apt-get``) and
-remove it afterwards. drift only reads: it runs ``deploys/manifest_drift.py`` with ``--dry``
+remove it afterwards. drift only reads: it runs ``deploys/tools/manifest_drift.py`` with ``--dry``
 against exactly the inventory it is given.
 """
 
@@ -52,8 +52,8 @@ def throwaway_container(image: str | None, network: str | None) -> Iterator[str]
     """A clean container (``sleep infinity``, no init) removed on exit; yields its name."""
     import docker
 
-    from snakepit.sandbox.engine import ensure_engine
-    from snakepit.sandbox.image import build_base_image
+    from tools.sandbox.engine import ensure_engine
+    from tools.sandbox.image import build_base_image
 
     ensure_engine()
     client = docker.from_env()
@@ -86,7 +86,7 @@ def create(args: argparse.Namespace) -> int:
         data += ["--data", f"also={json.dumps(args.also)}"]
     started = time.monotonic()
     with throwaway_container(args.image, args.network) as container:
-        done = pyinfra(f"@docker/{container}", "deploys/manifest_create.py", "-y", *data)
+        done = pyinfra(f"@docker/{container}", "deploys/tools/manifest_create.py", "-y", *data)
     if done.returncode != 0:
         return done.returncode
     manifest = load_manifest(out)
@@ -104,7 +104,7 @@ def test(args: argparse.Namespace) -> int:
     with throwaway_container(args.image, args.network) as container:
         done = pyinfra(
             f"@docker/{container}",
-            "deploys/manifest_test.py",
+            "deploys/tools/manifest_test.py",
             "-y",
             "--data",
             f"manifest={Path(args.manifest).resolve()}",
@@ -119,7 +119,7 @@ def collect_drift(
 ) -> tuple[dict[str, HostResult], subprocess.CompletedProcess]:
     """Run the read-only drift deploy; return {host: drift or why it was not checked}."""
     with tempfile.TemporaryDirectory(prefix="snakepit-drift-") as out:
-        args = [inventory, "deploys/manifest_drift.py", "--dry", "--data", f"drift_out={out}"]
+        args = [inventory, "deploys/tools/manifest_drift.py", "--dry", "--data", f"drift_out={out}"]
         if manifest is not None:
             args += ["--data", f"cuda_manifest={Path(manifest).resolve()}"]
         if limit is not None:
@@ -155,11 +155,11 @@ def drift(args: argparse.Namespace) -> int:
 
 
 def stubrepo(args: argparse.Namespace) -> int:
-    from snakepit.cuda.stubrepo import NEWER, TARGET, StubRepo
+    from tools.sandbox.stubrepo import NEWER, TARGET, StubRepo
 
     address = args.address
     if address is None:
-        from snakepit.sandbox.cluster import Sandbox
+        from tools.sandbox.cluster import Sandbox
 
         network = Sandbox(args.sandbox).client.networks.get(f"{args.sandbox}-net")
         address = network.attrs["IPAM"]["Config"][0]["Gateway"]
@@ -193,7 +193,7 @@ def _gain(repo, version: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m snakepit.cuda",
+        prog="python -m tools.cuda",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

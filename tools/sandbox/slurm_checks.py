@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from snakepit.sandbox.cluster import REPO_ROOT, Sandbox, SandboxError
+from tools.sandbox.cluster import REPO_ROOT, Sandbox, SandboxError
 
 
 def converge(sandbox: Sandbox, *extra: str, deploy: str = "deploys/site.py") -> int:

@@ -1,8 +1,8 @@
 """Install a manifest on a clean host and check it: every package at its exact version and
-held, nothing else from the vendor, ``nvidia-smi`` on PATH. `python -m snakepit.cuda test`
+held, nothing else from the vendor, ``nvidia-smi`` on PATH. `python -m tools.cuda test`
 runs it in a throwaway container:
 
-    pyinfra @docker/<container> deploys/manifest_test.py --data manifest=manifests/X.yaml -y
+    pyinfra @docker/<container> deploys/tools/manifest_test.py --data manifest=manifests/X.yaml -y
 """
 
 from pyinfra import host

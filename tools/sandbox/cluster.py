@@ -3,7 +3,7 @@
 Every container is a full host as far as pyinfra is concerned: it is reached over SSH with a
 key made for this sandbox alone, runs systemd as PID 1 and has a real hostname that the other
 hosts resolve through Docker's network DNS. Everything the sandbox creates carries the label
-``snakepit.sandbox=<name>`` so that `down` removes exactly what `up` made.
+``tools.sandbox=<name>`` so that `down` removes exactly what `up` made.
 """
 
 from __future__ import annotations
@@ -23,14 +23,14 @@ import docker
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from snakepit.sandbox import image
-from snakepit.sandbox.engine import ensure_engine
 from snakepit.secrets import generate as generate_secrets
+from tools.sandbox import image
+from tools.sandbox.engine import ensure_engine
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_STATE_ROOT = REPO_ROOT / ".sandbox"
 DEFAULT_NAME = "snakepit"
-LABEL = "snakepit.sandbox"
+LABEL = "tools.sandbox"
 HEAD = "head"
 GROUP_DATA = REPO_ROOT / "group_data"
 # The sandbox's workers form the production default partition, with these GPUs each:

@@ -8,9 +8,9 @@ import subprocess
 import sys
 import time
 
-from snakepit.sandbox import slurm_checks as checks
-from snakepit.sandbox.cluster import DEFAULT_NAME, REPO_ROOT, Sandbox, SandboxError
-from snakepit.sandbox.engine import EngineError
+from tools.sandbox import slurm_checks as checks
+from tools.sandbox.cluster import DEFAULT_NAME, REPO_ROOT, Sandbox, SandboxError
+from tools.sandbox.engine import EngineError
 
 FACTS = (
     "server.LinuxDistribution",

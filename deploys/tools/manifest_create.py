@@ -1,8 +1,8 @@
 """Make a manifest: install a metapackage the plain way in a clean host and write down,
-exactly, the vendor packages it brought. `python -m snakepit.cuda create` runs it in a
+exactly, the vendor packages it brought. `python -m tools.cuda create` runs it in a
 throwaway container:
 
-    pyinfra @docker/<container> deploys/manifest_create.py -y \\
+    pyinfra @docker/<container> deploys/tools/manifest_create.py -y \\
         --data metapackage=cuda-11-5 \\
         --data source=manifests/sources/nvidia-cuda-ubuntu1804.yaml \\
         --data out=manifests/cuda-11-5.yaml \\

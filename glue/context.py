@@ -13,9 +13,9 @@ from pyinfra.context import ctx_inventory
 
 from facts.hardware import Hardware
 from facts.nvidia import NvidiaDeviceFiles, NvidiaSmi
+from glue.loading import cluster_from_inventory
 from operations.cuda import resolve_manifest
 from snakepit.cuda.manifest import CudaManifest
-from snakepit.loading import cluster_from_inventory
 from snakepit.model import Cluster
 from snakepit.secrets import Secrets, load_secrets, secrets_path
 from snakepit.slurm import DetectedNode, NodeLine, plan_nodes

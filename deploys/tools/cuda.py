@@ -1,7 +1,7 @@
 """Install the CUDA manifest that host data names, on the hosts that name one.
 
-    pyinfra INVENTORY deploys/cuda.py -y
-    pyinfra INVENTORY deploys/cuda.py --data cuda_manifest=manifests/cuda-11-5.yaml \\
+    pyinfra INVENTORY deploys/tools/cuda.py -y
+    pyinfra INVENTORY deploys/tools/cuda.py --data cuda_manifest=manifests/cuda-11-5.yaml \\
         --data cuda_remove_unlisted=true --dry
 
 Host data: ``cuda_manifest`` (path of the manifest, relative to the repository; ``None``

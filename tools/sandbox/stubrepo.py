@@ -43,7 +43,8 @@ STUB_NOTE = (
     "dependencies as NVIDIA's package, but it contains no NVIDIA software."
 )
 NVIDIA_SMI_FIXTURE = "xml-rtx2080ti-x2-driver-410.73.xml"
-FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "nvidia-smi"
+# A copy of tests/fixtures/nvidia-smi/xml-rtx2080ti-x2-driver-410.73.xml (real output).
+FIXTURES = Path(__file__).resolve().parent / "data"
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,0 @@
-import sys
-
-from snakepit.cuda.cli import main
-
-sys.exit(main())

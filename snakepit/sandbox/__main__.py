@@ -1,5 +1,0 @@
-import sys
-
-from snakepit.sandbox.cli import main
-
-sys.exit(main())

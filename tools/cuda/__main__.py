@@ -1,0 +1,5 @@
+import sys
+
+from tools.cuda.cli import main
+
+sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from tools.sandbox.cli import main
+
+sys.exit(main())
