@@ -7,6 +7,8 @@ any slurmd asks it for its configuration.
 
 from __future__ import annotations
 
+from pyinfra import host
+
 from deploys.concerns.base import base
 from deploys.concerns.cuda import cuda_manifest
 from deploys.concerns.munge import munge
@@ -48,5 +50,6 @@ def converge(roles: tuple[str, ...] = ROLES) -> None:
         nfs_client(cluster)
         manifest = context.cuda_manifest()
         if manifest is not None:  # the exact CUDA/NVIDIA stack, before slurmd
-            cuda_manifest(manifest)
+            spec = cluster.node(host.name)
+            cuda_manifest(manifest, remove_unlisted=spec.cuda_remove_unlisted)
         slurmd(cluster)

@@ -7,19 +7,25 @@ Anything wrong raises here, while pyinfra is still planning: no host has been ch
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from gevent.lock import RLock
 from pyinfra import host
+from pyinfra.api import DeployError
 from pyinfra.context import ctx_inventory
 
 from facts.hardware import Hardware
 from facts.nvidia import NvidiaDeviceFiles, NvidiaSmi
+from glue import loading
 from glue.loading import cluster_from_inventory
 from operations.cuda import resolve_manifest
 from snakepit.cuda.manifest import CudaManifest
 from snakepit.model import Cluster
+from snakepit.schema import DataError, Schema, validate
 from snakepit.secrets import Secrets, load_secrets, secrets_path
 from snakepit.slurm import DetectedNode, NodeLine, plan_nodes
 
+T = TypeVar("T", bound=Schema)
 _RUN_CACHE: dict[tuple[int, str], tuple[bool, object]] = {}
 _LOCK = RLock()  # greenlets of every host ask at once; the first builds, the rest wait
 
@@ -44,9 +50,8 @@ def cluster() -> Cluster:
 
 
 def secrets() -> Secrets:
-    def build(inventory) -> Secrets:
-        head = next(h for h in inventory if "slurm_head" in h.groups)
-        return load_secrets(secrets_path(head.data.get("secrets_file")))
+    def build(_inventory) -> Secrets:
+        return load_secrets(secrets_path(cluster().secrets_file))
 
     return _memo("secrets", build)
 
@@ -86,6 +91,17 @@ def node_lines() -> list[NodeLine]:
 
 def node_line(name: str) -> NodeLine:
     return next(line for line in node_lines() if line.name == name)
+
+
+def tool_options(model: type[T]) -> T:
+    """The ``--data`` options of a tool deploy (``deploys/tools/``), validated by ``model``;
+    the cluster's schema then leaves exactly those keys aside."""
+    loading.TOOL_KEYS.update(model.model_fields)
+    data = {key: host.data.get(key) for key in model.model_fields if host.data.get(key) is not None}
+    try:
+        return validate(model, data, prefix="--data ")
+    except DataError as error:
+        raise DeployError(str(error)) from None
 
 
 def cuda_manifest() -> CudaManifest | None:

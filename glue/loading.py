@@ -7,6 +7,9 @@ import sys
 from functools import cache
 from pathlib import Path
 
+from pyinfra.api.arguments import all_global_arguments
+from pyinfra.api.connectors import get_all_connectors
+
 from snakepit.model import ROLES, Cluster, DataError, build_cluster
 
 
@@ -25,12 +28,32 @@ def cluster_from_inventory(inventory) -> Cluster:
             groups.setdefault(group, []).append(host.name)
     try:
         return build_cluster(
-            (head.name, head.data.dict()),
-            [(w.name, w.data.dict()) for w in workers],
+            (head.name, cluster_data(head)),
+            [(w.name, cluster_data(w)) for w in workers],
             groups,
         )
     except DataError as error:
         raise error.with_source(_source_of(error, inventory)) from None
+
+
+@cache
+def pyinfra_keys() -> frozenset[str]:
+    """Host data keys that belong to pyinfra (connectors' settings such as ``ssh_user``, and
+    global arguments such as ``_sudo``), not to the cluster's schema."""
+    keys = {name for name, _ in all_global_arguments()}
+    for connector in get_all_connectors().values():
+        keys.update(getattr(connector, "data_meta", None) or {})
+    return frozenset(keys)
+
+
+# Keys the running tool deploy reads from `--data` (deploys/tools/), set by glue.context.
+TOOL_KEYS: set[str] = set()
+
+
+def cluster_data(host) -> dict:
+    """A host's merged data without pyinfra's own keys: what `HostData` validates."""
+    ignored = pyinfra_keys() | TOOL_KEYS
+    return {key: value for key, value in host.data.dict().items() if key not in ignored}
 
 
 def _source_of(error: DataError, inventory) -> str | None:

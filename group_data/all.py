@@ -25,7 +25,10 @@ base_packages = [
 
 # Users and groups get fixed ids so files on NFS mean the same everywhere.
 uid_range = [1000, 59999]
+# Users that name no primary group get this one (Debian's own `users`, gid 100).
+default_user_group = "users"
 groups = [
+    {"name": "users", "gid": 100},
     {"name": "snakepit", "gid": 1777},
     {"name": "slurm", "gid": 1877},
     {"name": "admin", "gid": 3000},
@@ -48,25 +51,28 @@ users = [
         "sudo": True,  # passwordless, through /etc/sudoers.d/snakepit-admins
         "comment": "cluster administrator",
     },
-    # Human users: {"name", "uid", "groups", "ssh_keys"}, uids from 2000.
+    # Human users, uids from 2000; every other key is optional (docs/data.md), e.g.
+    # {"name": "alice", "uid": 2001, "groups": ["snakepit"],
+    #  "ssh_keys": ["ssh-ed25519 AAAAC3Nza... alice@laptop"]},
 ]
 
-# Slurm, shared by slurmctld (head) and slurmd (workers, configless).
+# Slurm, shared by slurmctld (head) and slurmd (workers, configless). Every key, its default
+# and the slurm.conf defaults table are in docs/data.md.
 slurm = {
     "cluster_name": "snakepit",
-    # Production tracks jobs with cgroups; the sandbox overrides these (no cgroup write access).
-    "proctrack_type": "proctrack/cgroup",
-    "task_plugin": "task/cgroup,task/affinity",
-    "select_type_parameters": "CR_Core_Memory",
-    "return_to_service": 2,
+    # Debian 12 ships Slurm 22.05: which settings need a restart follows the version.
+    "version": "22.05",
     # RealMemory declared = detected memory minus this, so the OS keeps some.
     "memory_reserve_mib": 2048,
     # slurmdbd's MariaDB database and user (the password lives in the secrets file).
     "database": "slurm_acct_db",
     "database_user": "slurm",
-    # Jobs that ask for no memory get this much per CPU (not the whole node), so jobs
-    # share nodes by cores and GPUs.
-    "extra_config": {"DefMemPerCPU": 4096},
+    # slurm.conf over the defaults (docs/data.md); None removes a default.
+    "config": {
+        # Jobs that ask for no memory get this much per CPU (not the whole node), so jobs
+        # share nodes by cores and GPUs.
+        "DefMemPerCPU": 4096,
+    },
 }
 
 # One partition per GPU model; members are the inventory group of the same name.

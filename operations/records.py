@@ -1,14 +1,10 @@
 """Apply a change to a running daemon exactly once, even across failed runs.
 
-A daemon's configuration file may be written in one run while the restart that applies it
-fails; a naive "restart if the file changed" would then never restart. Instead the deploy
-keeps a small record of the fingerprints it last *applied* (written only after the restart
-or reconfigure succeeded) and compares the wanted fingerprints against it.
+The record logic (what a change means, the record's text) is pure: ``snakepit.records``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import shlex
 from collections.abc import Sequence
 
@@ -16,28 +12,10 @@ from pyinfra import host
 from pyinfra.api import StringCommand, operation
 from pyinfra.facts.files import FileContents
 
-from snakepit.slurm import applied_record, daemon_action
+from snakepit.records import applied_record, daemon_action
 
 RECORD_DIR = "/var/lib/snakepit/applied"
-
-
-def fingerprint(content: str | bytes) -> str:
-    """SHA-256 hex digest of a text or bytes: what records and secret files compare."""
-    return hashlib.sha256(content.encode() if isinstance(content, str) else content).hexdigest()
-
-
-def pending_action(
-    record: str,
-    restart_fingerprint: str,
-    full_fingerprint: str | None = None,
-    reconfigurable: bool = False,
-) -> str:
-    """What `applied` will do on this host: "restart", "reconfigure" or "none" (for naming
-    the operation, so a preview says which)."""
-    lines = host.get_fact(FileContents, path=f"{RECORD_DIR}/{record}")
-    current = "\n".join(lines) + "\n" if lines else None
-    action = daemon_action(current, restart_fingerprint, full_fingerprint or restart_fingerprint)
-    return "restart" if action == "reconfigure" and not reconfigurable else action
+_READ = object()  # `current` not given: read the record here
 
 
 @operation()
@@ -47,6 +25,7 @@ def applied(
     full_fingerprint: str | None = None,
     restart: Sequence[str] = (),
     reconfigure: Sequence[str] = (),
+    current: str | object | None = _READ,
 ):
     """
     Run ``restart`` when the restart fingerprint differs from the last applied one,
@@ -57,6 +36,8 @@ def applied(
     + full_fingerprint: digest of everything (defaults to the restart fingerprint)
     + restart: shell commands that restart the daemon(s)
     + reconfigure: shell commands for a lighter reload (empty: restart instead)
+    + current: the record's text as already read this run (None: no record); by default
+      the operation reads it
 
     .. code:: python
 
@@ -68,8 +49,9 @@ def applied(
     """
     full = full_fingerprint or restart_fingerprint
     path = f"{RECORD_DIR}/{record}"
-    lines = host.get_fact(FileContents, path=path)
-    current = "\n".join(lines) + "\n" if lines else None
+    if current is _READ:
+        lines = host.get_fact(FileContents, path=path)
+        current = "\n".join(lines) + "\n" if lines else None
     action = daemon_action(current, restart_fingerprint, full)
     if action == "reconfigure" and not reconfigure:
         action = "restart"

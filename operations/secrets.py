@@ -9,7 +9,7 @@ from pyinfra import host
 from pyinfra.api import FileUploadCommand, StringCommand, operation
 from pyinfra.facts.files import File, Sha256File
 
-from operations.records import fingerprint
+from snakepit.records import fingerprint
 
 
 class SecretBuffer(io.BytesIO):

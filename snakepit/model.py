@@ -1,10 +1,12 @@
-"""The cluster's data as typed, validated objects.
+"""The cluster's data: its schema, and the validated `Cluster` the deploys read.
 
 Group data files (``group_data/*.py``) are plain Python assignments that pyinfra merges per
-host. Deploys never read ``host.data`` themselves: `build_cluster` turns the merged data of
-the head and of every worker into one `Cluster`, checking every field, and raises
-`DataError` naming the host, the field and (when the caller knows it) the file, before any
-operation is planned.
+host. Each host's merged data is validated against `HostData` (every key, its type, default
+and meaning: ``docs/data.md`` is rendered from it), then `build_cluster` checks what spans
+keys and hosts (ids, groups, partitions) and returns one frozen `Cluster`. Anything wrong
+raises `DataError` naming the host and the field (the glue adds the file) before any
+operation is planned. Deploys read nothing else: no ``host.data`` lookups, no private
+defaults.
 """
 
 from __future__ import annotations
@@ -12,74 +14,300 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from debian.debian_support import Version
+from pydantic import AfterValidator, BeforeValidator, model_validator
+
+from snakepit import slurm_settings
+from snakepit.schema import DataError, Field, FieldProblem, Schema, render_model_docs, validate
+
+__all__ = ["ROLES", "Cluster", "DataError", "HostData", "build_cluster"]
 
 NAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 HOSTNAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]{0,62}$")
-STORAGE_MODES = ("nfs", "shared-volume")
 # One public key, one line: "<type> <base64> [comment]" (no options, no second line).
 SSH_KEY_RE = re.compile(
     r"(ssh-(ed25519|rsa)|ecdsa-sha2-nistp\d+|sk-[a-z0-9@.-]+) [A-Za-z0-9+/]+={0,3}( [^\n\r]*)?"
 )
+# Debian policy 5.6.1.
+PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 ROLES = ("slurm_head", "slurm_worker")
 
 
-class DataError(ValueError):
-    """Bad cluster data; the message names where it is and what is wrong."""
+# -- value types: each says what is allowed ------------------------------------------------
 
-    def __init__(self, field_path: str, problem: str, *, host: str | None = None):
-        self.field_path = field_path
-        self.problem = problem
-        self.host = host
-        self.source: str | None = None
-        super().__init__(self._message())
 
-    def with_source(self, source: str | None) -> DataError:
-        self.source = source
-        self.args = (self._message(),)
+def _rule(check, message: str):
+    def validator(value):
+        if not check(value):
+            raise ValueError(message.format(value=value))
+        return value
+
+    return AfterValidator(validator)
+
+
+def _lax_sequence(value: Any) -> Any:
+    # Group data writes lists; the model keeps tuples. Anything else is refused by type.
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _uid_range(value: Any) -> Any:
+    if (
+        not isinstance(value, list | tuple)
+        or len(value) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        or not 0 < value[0] <= value[1]
+    ):
+        raise ValueError(f"expected [low, high] with 0 < low <= high, got {value!r}")
+    return tuple(value)
+
+
+def _normalized_path(value: str) -> bool:
+    parts = value.strip("/").split("/")
+    return (
+        value.startswith("/")
+        and "//" not in value
+        and not any(part in (".", "..") for part in parts)
+        and re.fullmatch(r"[A-Za-z0-9/_.+-]+", value) is not None
+    )
+
+
+Name = Annotated[
+    str,
+    _rule(lambda v: NAME_RE.match(v), "{value!r} is not a valid name (lowercase, digits, - and _)"),
+]
+NonEmpty = Annotated[
+    str, _rule(lambda v: v.strip() != "", "expected a non-empty string, got {value!r}")
+]
+AbsolutePath = Annotated[
+    str,
+    _rule(_normalized_path, "{value!r} is not a plain, normalized absolute path"),
+    AfterValidator(lambda v: v.rstrip("/") or "/"),
+]
+Mode = Annotated[
+    str,
+    _rule(lambda v: re.match(r"^0?[0-7]{3,4}$", v), "{value!r} is not an octal mode like '0750'"),
+]
+SshKey = Annotated[str, _rule(SSH_KEY_RE.fullmatch, "is not an OpenSSH public key line")]
+Package = Annotated[str, _rule(PACKAGE_RE.match, "{value!r} is not a Debian package name")]
+Positive = Annotated[int, Field(ge=1)]
+
+
+def Strings(item: Any = NonEmpty) -> Any:
+    return Annotated[tuple[item, ...], BeforeValidator(_lax_sequence)]
+
+
+def _debian_version(value: str) -> str:
+    try:
+        upstream = Version(value).upstream_version
+    except ValueError as error:
+        raise ValueError(f"{value!r} is not a Debian version ({error})") from None
+    if not upstream or not upstream[0].isdigit():
+        raise ValueError(f"{value!r} is not a Debian version (must start with a digit)")
+    return value
+
+
+# -- the schema of group data --------------------------------------------------------------
+
+
+class GroupSpec(Schema):
+    """A group with a fixed gid (the same on every host and on NFS)."""
+
+    name: Name = Field(description="group name")
+    gid: Positive = Field(description="fixed group id")
+
+
+class UserSpec(Schema):
+    """A user with a fixed uid. Humans need only name, uid and ssh_keys."""
+
+    name: Name = Field(description="login name")
+    uid: int = Field(description="fixed user id, inside `uid_range`")
+    group: Name | None = Field(
+        None, description="primary group (a `groups` entry); default: `default_user_group`"
+    )
+    groups: Strings(Name) = Field((), description="supplementary groups (`groups` entries)")
+    home: AbsolutePath | None = Field(None, description="home directory; default /home/<name>")
+    shell: AbsolutePath = Field("/bin/bash", description="login shell")
+    ssh_keys: Strings(SshKey) = Field(
+        (), description="OpenSSH public key lines, one per key, put in authorized_keys"
+    )
+    sudo: bool = Field(False, description="passwordless sudo (/etc/sudoers.d/snakepit-admins)")
+    comment: str = Field("", description="GECOS comment")
+
+
+class PartitionSpec(Schema):
+    """A Slurm partition: one per GPU model; its members are the inventory group of its name."""
+
+    name: Name = Field(description="partition name = inventory group of its workers")
+    gpu_type: Name = Field(description="GRES type of its GPUs (`--gres=gpu:<type>:N`)")
+    default: bool = Field(False, description="the default partition (exactly one)")
+    max_time: str = Field(
+        "INFINITE",
+        description="MaxTime: INFINITE, minutes, or [days-]hours:minutes:seconds",
+    )
+    config: Annotated[dict[str, Any], Field(strict=False)] = Field(
+        default_factory=dict,
+        description="more PartitionName settings (e.g. DefMemPerCPU), one line each",
+    )
+    members: Strings(str) = Field((), description="(from the inventory, not data)")
+
+    @model_validator(mode="after")
+    def _check(self) -> PartitionSpec:
+        if not re.fullmatch(r"INFINITE|UNLIMITED|\d+|(\d+-)?\d+(:\d{2}){0,2}", self.max_time):
+            raise FieldProblem("max_time", f"{self.max_time!r} is not a Slurm time limit")
+        for key, value in self.config.items():
+            problem = slurm_settings.check_partition_setting(key, value)
+            if problem:
+                raise FieldProblem(f"config.{key}", problem)
         return self
 
-    def _message(self) -> str:
-        where = f"{self.source}: " if self.source else ""
-        who = f"host {self.host}: " if self.host else ""
-        return f"{where}{who}{self.field_path}: {self.problem}"
+
+class NodeData(Schema):
+    """What a worker's partition file declares; unset values come from the host's facts."""
+
+    gpus: int | None = Field(None, ge=0, description="GPU count; default: detected")
+    cpus: Positive | None = Field(None, description="CPUs; default: detected")
+    sockets: Positive | None = Field(None, description="sockets; default: detected")
+    cores_per_socket: Positive | None = Field(None, description="cores per socket")
+    threads_per_core: Positive | None = Field(None, description="threads per core")
+    gpu_device_glob: str = Field(
+        "/dev/nvidia[0-9]*",
+        pattern=r"^/dev/[A-Za-z0-9_*?\[\]-]+$",
+        description="GPU character devices, counted where no driver answers",
+    )
 
 
-# -- typed objects ---------------------------------------------------------------------------
+class SlurmPackages(Schema):
+    """The Debian packages of each Slurm daemon (the release's own Slurm by default)."""
+
+    controller: Strings(Package) = Field(("slurmctld", "slurm-client"), description="head")
+    database: Strings(Package) = Field(("slurmdbd",), description="head, accounting")
+    node: Strings(Package) = Field(("slurmd", "slurm-client"), description="workers")
+    version: str | None = Field(
+        None, description="exact Debian version of every Slurm package; None: apt's candidate"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> SlurmPackages:
+        if self.version is not None:
+            _debian_version(self.version)
+        return self
 
 
-@dataclass(frozen=True)
-class GroupSpec:
-    name: str
-    gid: int
+class SlurmSettings(Schema):
+    """Slurm, shared by slurmctld and slurmdbd (head) and configless slurmd (workers)."""
+
+    cluster_name: Name = Field(description="ClusterName (renaming loses state and accounting)")
+    version: Literal["22.05", "24.11"] = Field(
+        "22.05", description="Slurm major version the hosts' release ships (Debian 12: 22.05)"
+    )
+    packages: SlurmPackages = Field(default_factory=SlurmPackages, description="see below")
+    memory_reserve_mib: int = Field(
+        2048, ge=0, description="RealMemory = detected memory minus this (the OS keeps it)"
+    )
+    database: Name = Field("slurm_acct_db", description="slurmdbd's MariaDB database")
+    database_user: Name = Field("slurm", description="slurmdbd's MariaDB user")
+    config: Annotated[dict[str, Any], Field(strict=False)] = Field(
+        default_factory=dict,
+        description="slurm.conf settings over the defaults (table below); None removes one",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> SlurmSettings:
+        for key, value in self.config.items():
+            problem = slurm_settings.check_setting(self.version, key, value)
+            if problem:
+                raise FieldProblem(f"config.{key}", problem)
+        return self
+
+    @property
+    def conf(self) -> dict[str, str]:
+        """Every global slurm.conf setting but the derived ones, in render order."""
+        return slurm_settings.merged(self.config)
+
+    @property
+    def restart_keys(self) -> frozenset[str]:
+        return slurm_settings.VERSIONS[self.version].restart_keys
 
 
-@dataclass(frozen=True)
-class UserSpec:
-    name: str
-    uid: int
-    group: str  # primary group
-    groups: tuple[str, ...] = ()
-    home: str = ""
-    shell: str = "/bin/bash"
-    ssh_keys: tuple[str, ...] = ()
-    sudo: bool = False
-    comment: str = ""
+class NfsExport(Schema):
+    """A directory the head exports and the workers mount."""
+
+    path: AbsolutePath = Field(description="on the head")
+    mount_point: AbsolutePath = Field(description="on the workers")
+    access: Literal["ro", "rw"] = Field(description="what the workers may do")
+    owner: Name = Field(description="owner of the exported directory (a user, or root)")
+    group: Name = Field(description="its group (a `groups` entry, or root)")
+    mode: Mode = Field(description="its octal mode, e.g. '0750'")
 
 
-@dataclass(frozen=True)
-class PartitionSpec:
-    name: str
-    default: bool
-    gpu_type: str
-    max_time: str = "INFINITE"
-    members: tuple[str, ...] = ()
+class StorageSettings(Schema):
+    """Shared storage: NFS from the head, or (the sandbox) volumes at the same paths."""
+
+    mode: Literal["nfs", "shared-volume"] = Field(
+        "nfs", description="nfs; shared-volume where the kernel has no NFS (the sandbox)"
+    )
+    exports: Strings(NfsExport) = Field((), description="the exported directories")
+    mount_options: Strings() = Field(
+        ("nosuid", "hard", "bg", "noatime"), description="NFS mount options on the workers"
+    )
+
+
+class ProxySettings(Schema):
+    """The caching HTTP proxy (squid) on the head, used by the workers' apt."""
+
+    port: Positive = Field(8123, le=65535, description="squid's port")
+    cache_size_mib: Positive = Field(20000, description="squid's disk cache")
+    no_proxy: Strings() = Field(
+        ("localhost", "127.0.0.1"),
+        description="more no_proxy entries (the cluster's hosts and subnet are added)",
+    )
+
+
+class HostData(Schema):
+    """Every key a host's merged group data may set (``group_data/*.py``)."""
+
+    cluster_subnet: str = Field(
+        description="the cluster's network: exports, the proxy and no_proxy are limited to it"
+    )
+    cluster_head_address: str | None = Field(
+        None, description="address workers use for the head; default: its inventory name"
+    )
+    secrets_file: str | None = Field(
+        None,
+        description="the secrets file; default $SNAKEPIT_SECRETS, else ./secrets.yaml",
+    )
+    timezone: str = Field("Etc/UTC", description="zoneinfo name for every host")
+    base_packages: Strings(Package) = Field((), description="packages every host gets")
+    uid_range: Annotated[tuple[int, int], BeforeValidator(_uid_range)] = Field(
+        (1000, 59999), description="[low, high] allowed for `users` uids"
+    )
+    default_user_group: Name = Field(
+        "users", description="primary group of users that name none (a `groups` entry)"
+    )
+    groups: Strings(GroupSpec) = Field((), description="groups with fixed gids")
+    users: Strings(UserSpec) = Field((), description="users with fixed uids")
+    slurm: SlurmSettings = Field(description="Slurm settings")
+    slurm_partitions: Strings(PartitionSpec) = Field(description="partitions, one per GPU model")
+    storage: StorageSettings = Field(default_factory=StorageSettings, description="storage")
+    proxy: ProxySettings = Field(default_factory=ProxySettings, description="the proxy")
+    node: NodeData = Field(default_factory=NodeData, description="(workers) declared hardware")
+    cuda_manifest: str | None = Field(
+        None, description="(workers) manifests/<name>.yaml installed before slurmd; None: unmanaged"
+    )
+    cuda_remove_unlisted: bool = Field(
+        False, description="(workers) remove vendor packages the manifest does not list"
+    )
+
+
+# -- the validated cluster -----------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class NodeSpec:
-    """What the data declares for one worker; None means "take it from the facts"."""
+    """One worker: its partition and what its data declares (None: take it from facts)."""
 
     host: str
     partition: str
@@ -90,44 +318,8 @@ class NodeSpec:
     cores_per_socket: int | None = None
     threads_per_core: int | None = None
     gpu_device_glob: str = "/dev/nvidia[0-9]*"
-    cuda_manifest: str | None = None  # manifests/<name>.yaml installed before slurmd
-
-
-@dataclass(frozen=True)
-class SlurmSettings:
-    cluster_name: str
-    proctrack_type: str
-    task_plugin: str
-    select_type_parameters: str
-    return_to_service: int
-    memory_reserve_mib: int
-    database: str
-    database_user: str
-    extra_config: tuple[tuple[str, str], ...] = ()
-
-
-@dataclass(frozen=True)
-class NfsExport:
-    path: str  # on the head
-    mount_point: str  # on the workers
-    access: str  # "ro" or "rw"
-    owner: str
-    group: str
-    mode: str
-
-
-@dataclass(frozen=True)
-class StorageSettings:
-    mode: str
-    exports: tuple[NfsExport, ...]
-    mount_options: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class ProxySettings:
-    port: int
-    cache_size_mib: int
-    no_proxy: tuple[str, ...]
+    cuda_manifest: str | None = None
+    cuda_remove_unlisted: bool = False
 
 
 @dataclass(frozen=True)
@@ -145,7 +337,8 @@ class Cluster:
     partitions: tuple[PartitionSpec, ...]
     nodes: tuple[NodeSpec, ...]
     uid_range: tuple[int, int] = (1000, 59999)
-    workers: tuple[str, ...] = field(default=())
+    workers: tuple[str, ...] = ()
+    secrets_file: str | None = None
 
     def node(self, host: str) -> NodeSpec:
         for node in self.nodes:
@@ -162,101 +355,6 @@ class Cluster:
         return f"http://{self.head}:{self.proxy.port}"
 
 
-# -- field readers ---------------------------------------------------------------------------
-
-
-class _Reader:
-    """Reads one mapping's fields with types checked, naming the field on error."""
-
-    def __init__(self, data: Mapping[str, Any], prefix: str = "", host: str | None = None):
-        self.data = data
-        self.prefix = prefix
-        self.host = host
-
-    def path(self, key: str | int) -> str:
-        if isinstance(key, int):
-            return f"{self.prefix}[{key}]"
-        return f"{self.prefix}.{key}" if self.prefix else key
-
-    def error(self, key: str | int, problem: str) -> DataError:
-        return DataError(self.path(key), problem, host=self.host)
-
-    def get(self, key: str, kind: type | tuple[type, ...], default: Any = ..., *, none=False):
-        if key not in self.data or (self.data[key] is None and not none):
-            if default is ...:
-                raise self.error(key, "is missing")
-            return default
-        value = self.data[key]
-        if value is None and none:
-            return None
-        if kind is int and isinstance(value, bool):
-            raise self.error(key, f"expected int, got bool ({value!r})")
-        if not isinstance(value, kind):
-            expected = (
-                kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
-            )
-            raise self.error(key, f"expected {expected}, got {type(value).__name__} ({value!r})")
-        return value
-
-    def name(self, key: str, default: Any = ...) -> str:
-        value = self.get(key, str, default)
-        if value is not default and not NAME_RE.match(value):
-            raise self.error(key, f"{value!r} is not a valid name (lowercase, digits, - and _)")
-        return value
-
-    def positive(self, key: str, default: Any = ..., *, none: bool = False) -> int | None:
-        value = self.get(key, int, default, none=none)
-        if value is not None and value is not default and value < 1:
-            raise self.error(key, f"must be >= 1, got {value}")
-        return value
-
-    def strings(self, key: str, default: Any = ...) -> tuple[str, ...]:
-        value = self.get(key, (list, tuple), default)
-        if value is default:
-            return value
-        for index, item in enumerate(value):
-            if not isinstance(item, str) or not item:
-                raise DataError(
-                    f"{self.path(key)}[{index}]",
-                    f"expected a non-empty string, got {item!r}",
-                    host=self.host,
-                )
-        return tuple(value)
-
-    def mapping(self, key: str) -> _Reader:
-        value = self.get(key, Mapping)
-        return _Reader(value, self.path(key), self.host)
-
-    def items(self, key: str) -> list[_Reader]:
-        value = self.get(key, (list, tuple))
-        readers = []
-        for index, item in enumerate(value):
-            if not isinstance(item, Mapping):
-                raise DataError(
-                    f"{self.path(key)}[{index}]",
-                    f"expected a mapping, got {type(item).__name__}",
-                    host=self.host,
-                )
-            readers.append(_Reader(item, f"{self.path(key)}[{index}]", self.host))
-        return readers
-
-
-def _absolute(reader: _Reader, key: str) -> str:
-    value = reader.get(key, str)
-    parts = value.strip("/").split("/")
-    if (
-        not value.startswith("/")
-        or "//" in value
-        or any(part in (".", "..") for part in parts)
-        or not re.fullmatch(r"[A-Za-z0-9/_.+-]+", value)
-    ):
-        raise reader.error(key, f"{value!r} is not a plain, normalized absolute path")
-    return value.rstrip("/") or "/"
-
-
-# -- building the cluster --------------------------------------------------------------------
-
-
 def build_cluster(
     head: tuple[str, Mapping[str, Any]],
     workers: Sequence[tuple[str, Mapping[str, Any]]],
@@ -267,169 +365,137 @@ def build_cluster(
     ``head`` and ``workers`` are (host name, merged host data); ``groups`` maps inventory
     group names to their members (for partitions).
     """
-    head_name, head_data = head
-    r = _Reader(head_data, host=head_name)
+    head_name, head_raw = head
     if not HOSTNAME_RE.match(head_name):
         raise DataError("inventory", f"head name {head_name!r} is not a valid hostname")
+    data = validate(HostData, head_raw, host=head_name)
 
-    subnet = r.get("cluster_subnet", str)
+    def error(field: str, problem: str) -> DataError:
+        return DataError(field, problem, host=head_name)
+
     try:
-        network = ipaddress.ip_network(subnet, strict=True)
-    except ValueError as error:
-        raise r.error("cluster_subnet", f"{subnet!r} is not a network: {error}") from None
+        network = ipaddress.ip_network(data.cluster_subnet, strict=True)
+    except ValueError as problem:
+        raise error(
+            "cluster_subnet", f"{data.cluster_subnet!r} is not a network: {problem}"
+        ) from None
     if network.prefixlen == 0:
-        raise r.error("cluster_subnet", "must not be the whole internet")
-
-    uid_range = _uid_range(r)
-    group_specs = _groups(r)
-    user_specs = _users(r, group_specs, uid_range)
-    partitions = _partitions(r, groups, [name for name, _ in workers])
-    nodes = tuple(_node(name, data, partitions) for name, data in workers)
+        raise error("cluster_subnet", "must not be the whole internet")
+    if not re.match(r"^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$", data.timezone):
+        raise error("timezone", f"{data.timezone!r} is not a zoneinfo name like Etc/UTC")
+    _check_groups(data, error)
+    users = _users(data, error)
+    partitions = _partitions(data, groups, [name for name, _ in workers], error)
+    _check_storage(data, users, error)
+    nodes = tuple(_node(name, raw, partitions) for name, raw in workers)
 
     return Cluster(
         head=head_name,
-        head_address=r.get("cluster_head_address", str, head_name),
+        head_address=data.cluster_head_address or head_name,
         subnet=str(network),
-        timezone=_timezone(r),
-        base_packages=r.strings("base_packages"),
-        groups=group_specs,
-        users=user_specs,
-        slurm=_slurm(r.mapping("slurm")),
-        storage=_storage(r.mapping("storage"), network, user_specs, group_specs),
-        proxy=_proxy(r.mapping("proxy")),
+        timezone=data.timezone,
+        base_packages=data.base_packages,
+        groups=data.groups,
+        users=users,
+        slurm=data.slurm,
+        storage=data.storage,
+        proxy=data.proxy,
         partitions=partitions,
         nodes=nodes,
-        uid_range=uid_range,
+        uid_range=data.uid_range,
         workers=tuple(name for name, _ in workers),
+        secrets_file=data.secrets_file,
     )
 
 
-def _uid_range(r: _Reader) -> tuple[int, int]:
-    value = r.get("uid_range", (list, tuple))
-    if (
-        len(value) != 2
-        or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-        or not 0 < value[0] <= value[1]
-    ):
-        raise r.error("uid_range", f"expected [low, high] with 0 < low <= high, got {value!r}")
-    return int(value[0]), int(value[1])
-
-
-def _timezone(r: _Reader) -> str:
-    value = r.get("timezone", str)
-    if not re.match(r"^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$", value):
-        raise r.error("timezone", f"{value!r} is not a zoneinfo name like Etc/UTC")
-    return value
-
-
-def _groups(r: _Reader) -> tuple[GroupSpec, ...]:
-    specs: list[GroupSpec] = []
-    seen_names: dict[str, str] = {}
-    seen_ids: dict[int, str] = {}
-    for item in r.items("groups"):
-        name = item.name("name")
-        gid = item.positive("gid")
-        if name in seen_names:
-            raise item.error("name", f"duplicate group name {name!r} (also {seen_names[name]})")
-        if gid in seen_ids:
-            raise item.error("gid", f"duplicate gid {gid} (also group {seen_ids[gid]!r})")
-        seen_names[name], seen_ids[gid] = item.prefix, name
-        specs.append(GroupSpec(name, gid))
-    return tuple(specs)
-
-
-def _users(
-    r: _Reader, groups: tuple[GroupSpec, ...], uid_range: tuple[int, int]
-) -> tuple[UserSpec, ...]:
-    group_names = {g.name for g in groups}
-    specs: list[UserSpec] = []
-    seen_names: dict[str, str] = {}
-    seen_ids: dict[int, str] = {}
-    for item in r.items("users"):
-        name = item.name("name")
-        uid = item.positive("uid")
-        if not uid_range[0] <= uid <= uid_range[1]:
-            raise item.error(
-                "uid", f"{uid} is outside the allowed range {uid_range[0]}-{uid_range[1]}"
+def _check_groups(data: HostData, error) -> None:
+    names: dict[str, str] = {}
+    gids: dict[int, str] = {}
+    for index, group in enumerate(data.groups):
+        if group.name in names:
+            raise error(
+                f"groups[{index}].name",
+                f"duplicate group name {group.name!r} (also {names[group.name]})",
             )
-        if name in seen_names:
-            raise item.error("name", f"duplicate user name {name!r} (also {seen_names[name]})")
-        if uid in seen_ids:
-            raise item.error("uid", f"duplicate uid {uid} (also user {seen_ids[uid]!r})")
-        seen_names[name], seen_ids[uid] = item.prefix, name
-        group = item.name("group", name)
-        member_of = item.strings("groups", ())
-        for index, g in enumerate((group, *member_of)):
-            if g not in group_names:
-                key = "group" if index == 0 else f"groups[{index - 1}]"
-                raise item.error(key, f"unknown group {g!r} (not in groups)")
-        keys = item.strings("ssh_keys", ())
-        for index, key in enumerate(keys):
-            if not SSH_KEY_RE.fullmatch(key):
-                raise DataError(
-                    f"{item.path('ssh_keys')}[{index}]",
-                    "is not an OpenSSH public key line",
-                    host=item.host,
-                )
-        specs.append(
-            UserSpec(
-                name=name,
-                uid=uid,
-                group=group,
-                groups=member_of,
-                home=item.get("home", str, f"/home/{name}"),
-                shell=item.get("shell", str, "/bin/bash"),
-                ssh_keys=keys,
-                sudo=item.get("sudo", bool, False),
-                comment=item.get("comment", str, ""),
+        if group.gid in gids:
+            raise error(
+                f"groups[{index}].gid",
+                f"duplicate gid {group.gid} (also group {gids[group.gid]!r})",
             )
+        names[group.name], gids[group.gid] = f"groups[{index}]", group.name
+
+
+def _users(data: HostData, error) -> tuple[UserSpec, ...]:
+    group_names = {g.name for g in data.groups}
+    low, high = data.uid_range
+    users: list[UserSpec] = []
+    names: dict[str, str] = {}
+    uids: dict[int, str] = {}
+    for index, user in enumerate(data.users):
+        where = f"users[{index}]"
+        if not low <= user.uid <= high:
+            raise error(f"{where}.uid", f"{user.uid} is outside the allowed range {low}-{high}")
+        if user.name in names:
+            raise error(
+                f"{where}.name", f"duplicate user name {user.name!r} (also {names[user.name]})"
+            )
+        if user.uid in uids:
+            raise error(f"{where}.uid", f"duplicate uid {user.uid} (also user {uids[user.uid]!r})")
+        names[user.name], uids[user.uid] = where, user.name
+        primary = user.group or data.default_user_group
+        for key, group in [("group", primary)] + [
+            (f"groups[{i}]", g) for i, g in enumerate(user.groups)
+        ]:
+            if group not in group_names:
+                if key == "group" and user.group is None:
+                    raise error(
+                        f"{where}.group",
+                        f"unknown group {group!r} (the default_user_group; not in groups)",
+                    )
+                raise error(f"{where}.{key}", f"unknown group {group!r} (not in groups)")
+        users.append(
+            user.model_copy(update={"group": primary, "home": user.home or f"/home/{user.name}"})
         )
-    for group in groups:
-        if group.name in seen_names and seen_ids.get(group.gid) not in (group.name, None):
-            raise r.error("groups", f"group {group.name!r} gid {group.gid} is another user's uid")
-    return tuple(specs)
+    for group in data.groups:
+        if group.name in names and uids.get(group.gid) not in (group.name, None):
+            raise error("groups", f"group {group.name!r} gid {group.gid} is another user's uid")
+    return tuple(users)
 
 
 def _partitions(
-    r: _Reader, inventory_groups: Mapping[str, Sequence[str]], workers: Sequence[str]
+    data: HostData, inventory_groups: Mapping[str, Sequence[str]], workers: Sequence[str], error
 ) -> tuple[PartitionSpec, ...]:
     partitions: list[PartitionSpec] = []
     member_of: dict[str, str] = {}
-    for item in r.items("slurm_partitions"):
-        name = item.name("name")
+    for index, partition in enumerate(data.slurm_partitions):
+        where = f"slurm_partitions[{index}]"
+        name = partition.name
         if any(p.name == name for p in partitions):
-            raise item.error("name", f"duplicate partition {name!r}")
+            raise error(f"{where}.name", f"duplicate partition {name!r}")
         members = tuple(inventory_groups.get(name, ()))
         for member in members:
             if member not in workers:
-                raise item.error(
-                    "name",
+                raise error(
+                    f"{where}.name",
                     f"unknown partition member {member!r}: inventory group {name!r} lists it "
                     "but it is not in slurm_worker",
                 )
             if member in member_of:
-                raise item.error(
-                    "name", f"{member!r} is in partitions {member_of[member]!r} and {name!r}"
+                raise error(
+                    f"{where}.name",
+                    f"{member!r} is in partitions {member_of[member]!r} and {name!r}",
                 )
             member_of[member] = name
-        partitions.append(
-            PartitionSpec(
-                name=name,
-                default=item.get("default", bool, False),
-                gpu_type=item.name("gpu_type"),
-                max_time=item.get("max_time", str, "INFINITE"),
-                members=members,
-            )
-        )
+        partitions.append(partition.model_copy(update={"members": members}))
     defaults = [p.name for p in partitions if p.default]
     empty_defaults = [p.name for p in partitions if p.default and not p.members]
     if len(defaults) == 1 and empty_defaults and workers:
-        raise r.error(
+        raise error(
             "slurm_partitions",
             f"default partition {empty_defaults[0]!r} has no members (inventory group)",
         )
     if len(defaults) != 1:
-        raise r.error(
+        raise error(
             "slurm_partitions", f"exactly one partition needs default: True, got {defaults}"
         )
     for worker in workers:
@@ -442,105 +508,56 @@ def _partitions(
     return tuple(partitions)
 
 
-def _node(host: str, data: Mapping[str, Any], partitions: tuple[PartitionSpec, ...]) -> NodeSpec:
-    if not HOSTNAME_RE.match(host):
-        raise DataError("inventory", f"worker name {host!r} is not a valid hostname")
-    r = _Reader(data, host=host)
-    partition = next(p for p in partitions if host in p.members)
-    declared = r.mapping("node") if "node" in data else _Reader({}, "node", host)
-    return NodeSpec(
-        host=host,
-        partition=partition.name,
-        gpu_type=partition.gpu_type,
-        gpu_count=_non_negative(declared, "gpus"),
-        cpus=declared.positive("cpus", None, none=True),
-        sockets=declared.positive("sockets", None, none=True),
-        cores_per_socket=declared.positive("cores_per_socket", None, none=True),
-        threads_per_core=declared.positive("threads_per_core", None, none=True),
-        gpu_device_glob=declared.get("gpu_device_glob", str, "/dev/nvidia[0-9]*"),
-        cuda_manifest=r.get("cuda_manifest", str, None, none=True),
-    )
-
-
-def _non_negative(reader: _Reader, key: str) -> int | None:
-    value = reader.get(key, int, None, none=True)
-    if value is not None and value < 0:
-        raise reader.error(key, f"must be >= 0, got {value}")
-    return value
-
-
-def _slurm(r: _Reader) -> SlurmSettings:
-    extra = r.get("extra_config", Mapping, {})
-    for key, value in extra.items():
-        if not re.match(r"^[A-Za-z]+$", str(key)) or "\n" in str(value):
-            raise r.error("extra_config", f"bad slurm.conf setting {key!r}={value!r}")
-    return_to_service = r.get("return_to_service", int)
-    if return_to_service not in (0, 1, 2):
-        raise r.error("return_to_service", f"must be 0, 1 or 2, got {return_to_service}")
-    reserve = r.get("memory_reserve_mib", int)
-    if reserve < 0:
-        raise r.error("memory_reserve_mib", f"must be >= 0, got {reserve}")
-    return SlurmSettings(
-        cluster_name=r.name("cluster_name"),
-        proctrack_type=r.get("proctrack_type", str),
-        task_plugin=r.get("task_plugin", str),
-        select_type_parameters=r.get("select_type_parameters", str),
-        return_to_service=return_to_service,
-        memory_reserve_mib=reserve,
-        database=r.name("database"),
-        database_user=r.name("database_user"),
-        extra_config=tuple(sorted((str(k), str(v)) for k, v in extra.items())),
-    )
-
-
-def _storage(
-    r: _Reader,
-    network: ipaddress.IPv4Network | ipaddress.IPv6Network,
-    users: tuple[UserSpec, ...],
-    groups: tuple[GroupSpec, ...],
-) -> StorageSettings:
+def _check_storage(data: HostData, users: Sequence[UserSpec], error) -> None:
     known_users = {"root"} | {u.name for u in users}
-    known_groups = {"root"} | {g.name for g in groups}
-    mode = r.get("mode", str)
-    if mode not in STORAGE_MODES:
-        raise r.error("mode", f"must be one of {', '.join(STORAGE_MODES)}, got {mode!r}")
-    exports = []
-    for item in r.items("exports"):
-        access = item.get("access", str)
-        if access not in ("ro", "rw"):
-            raise item.error("access", f"must be 'ro' or 'rw', got {access!r}")
-        mode_text = item.get("mode", str)
-        if not re.match(r"^0?[0-7]{3,4}$", mode_text):
-            raise item.error("mode", f"{mode_text!r} is not an octal mode like '0750'")
-        if item.name("owner") not in known_users:
-            raise item.error("owner", f"unknown user {item.data['owner']!r} (not in users)")
-        if item.name("group") not in known_groups:
-            raise item.error("group", f"unknown group {item.data['group']!r} (not in groups)")
-        exports.append(
-            NfsExport(
-                path=_absolute(item, "path"),
-                mount_point=_absolute(item, "mount_point"),
-                access=access,
-                owner=item.name("owner"),
-                group=item.name("group"),
-                mode=mode_text,
+    known_groups = {"root"} | {g.name for g in data.groups}
+    exports = data.storage.exports
+    for index, export in enumerate(exports):
+        if export.owner not in known_users:
+            raise error(
+                f"storage.exports[{index}].owner", f"unknown user {export.owner!r} (not in users)"
             )
-        )
+        if export.group not in known_groups:
+            raise error(
+                f"storage.exports[{index}].group",
+                f"unknown group {export.group!r} (not in groups)",
+            )
     for attribute in ("path", "mount_point"):
         values = [getattr(e, attribute) for e in exports]
         duplicates = sorted({v for v in values if values.count(v) > 1})
         if duplicates:
-            raise r.error("exports", f"two exports share the {attribute} {duplicates[0]!r}")
-    options = r.strings("mount_options")
-    return StorageSettings(mode=mode, exports=tuple(exports), mount_options=options)
+            raise error("storage.exports", f"two exports share the {attribute} {duplicates[0]!r}")
 
 
-def _proxy(r: _Reader) -> ProxySettings:
-    port = r.positive("port")
-    if port > 65535:
-        raise r.error("port", f"{port} is not a TCP port")
-    return ProxySettings(
-        port=port,
-        cache_size_mib=r.positive("cache_size_mib"),
-        no_proxy=r.strings("no_proxy", ()),
+def _node(host: str, raw: Mapping[str, Any], partitions: tuple[PartitionSpec, ...]) -> NodeSpec:
+    if not HOSTNAME_RE.match(host):
+        raise DataError("inventory", f"worker name {host!r} is not a valid hostname")
+    data = validate(HostData, raw, host=host)
+    partition = next(p for p in partitions if host in p.members)
+    declared = data.node
+    return NodeSpec(
+        host=host,
+        partition=partition.name,
+        gpu_type=partition.gpu_type,
+        gpu_count=declared.gpus,
+        cpus=declared.cpus,
+        sockets=declared.sockets,
+        cores_per_socket=declared.cores_per_socket,
+        threads_per_core=declared.threads_per_core,
+        gpu_device_glob=declared.gpu_device_glob,
+        cuda_manifest=data.cuda_manifest,
+        cuda_remove_unlisted=data.cuda_remove_unlisted,
+    )
+
+
+def render_docs() -> str:
+    """docs/data.md: every key of group data, then the slurm.conf defaults."""
+    return (
+        "# The cluster's data\n\n"
+        "Generated from `snakepit/model.py` by `python -m snakepit.docs`; do not edit.\n"
+        "Every key of `group_data/*.py` (merged per host by pyinfra), its type, default and\n"
+        "meaning. Unknown keys are refused with the nearest valid name.\n\n"
+        + render_model_docs(HostData)
+        + "\n## slurm.conf defaults (`slurm.config` overrides them; `None` removes one)\n\n"
+        + slurm_settings.render_defaults_table()
     )

@@ -17,33 +17,6 @@ from snakepit.parsers.nvidia_smi import NvidiaSmiReport
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 
-# Settings that slurmctld/slurmd only read at start (scontrol reconfigure is not enough);
-# adding or removing nodes also needs restarts in Slurm 22.05.
-RESTART_KEYS = frozenset(
-    {
-        "AuthType",
-        "CredType",
-        "ClusterName",
-        "SlurmctldHost",
-        "ControlMachine",
-        "SlurmctldPort",
-        "SlurmdPort",
-        "SlurmUser",
-        "StateSaveLocation",
-        "SlurmdSpoolDir",
-        "SelectType",
-        "SelectTypeParameters",
-        "GresTypes",
-        "ProctrackType",
-        "TaskPlugin",
-        "SwitchType",
-        "PluginDir",
-        "JobAcctGatherType",
-        "AccountingStorageType",
-        "SlurmctldParameters",
-    }
-)
-
 
 @dataclass(frozen=True)
 class DetectedNode:
@@ -205,6 +178,7 @@ def render_slurm_conf(cluster: Cluster, nodes: Sequence[NodeLine]) -> str:
             "nodes": ",".join(n.name for n in nodes if n.partition == p.name),
             "default": p.default,
             "max_time": p.max_time,
+            "config": sorted((key, str(value)) for key, value in p.config.items()),
         }
         for p in cluster.partitions
         if any(n.partition == p.name for n in nodes)
@@ -248,11 +222,12 @@ def parse_conf(text: str) -> tuple[dict[str, str], dict[str, str], dict[str, str
     return settings, nodes, partitions
 
 
-def restart_fingerprint(slurm_conf: str, *extra: str) -> str:
-    """Digest of what only a daemon restart applies: RESTART_KEYS and the set of nodes,
-    plus any ``extra`` text (a worker adds its own node and gres lines)."""
+def restart_fingerprint(slurm_conf: str, *extra: str, restart_keys: frozenset[str]) -> str:
+    """Digest of what only a daemon restart applies: the settings the Slurm version reads
+    only at start (``SlurmSettings.restart_keys``) and the set of nodes, plus any ``extra``
+    text (a worker adds its own node and gres lines)."""
     settings, nodes, _ = parse_conf(slurm_conf)
-    material = [f"{k}={settings[k]}" for k in sorted(RESTART_KEYS & settings.keys())]
+    material = [f"{k}={settings[k]}" for k in sorted(restart_keys & settings.keys())]
     material.append("nodes=" + ",".join(sorted(nodes)))
     material += extra
     return hashlib.sha256("\n".join(material).encode()).hexdigest()
@@ -260,24 +235,3 @@ def restart_fingerprint(slurm_conf: str, *extra: str) -> str:
 
 def full_fingerprint(*texts: str) -> str:
     return hashlib.sha256("\0".join(texts).encode()).hexdigest()
-
-
-def applied_record(restart_fp: str, full_fp: str) -> str:
-    """The small file a daemon's deploy writes once a configuration is applied."""
-    return f"restart={restart_fp}\nfull={full_fp}\n"
-
-
-def daemon_action(applied: str | None, restart_fp: str, full_fp: str) -> str:
-    """ "restart", "reconfigure" or "none", from the record of what was last applied.
-
-    The record is written only after the daemon took the change, so a run that failed in
-    between repeats the action next time instead of forgetting it.
-    """
-    if not applied:
-        return "restart"
-    fields = dict(line.split("=", 1) for line in applied.splitlines() if "=" in line)
-    if fields.get("restart") != restart_fp:
-        return "restart"
-    if fields.get("full") != full_fp:
-        return "reconfigure"
-    return "none"

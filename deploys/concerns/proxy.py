@@ -10,11 +10,12 @@ from __future__ import annotations
 from io import StringIO
 
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files, systemd
+from pyinfra.operations import apt, files
 
+from deploys.daemon import Apply, ConfigFile, daemon
 from operations import dpkg
-from operations.records import applied, fingerprint
 from snakepit.model import Cluster
+from snakepit.records import fingerprint
 
 SQUID_CONF = "/etc/squid/conf.d/snakepit.conf"
 
@@ -58,21 +59,21 @@ def profile_proxy(cluster: Cluster) -> str:
 def proxy_server(cluster: Cluster) -> None:
     dpkg.consistent(name="dpkg finished any interrupted work")
     apt.update(name="Refresh apt's package lists (at most hourly)", cache_time=3600)
-    apt.packages(name="Install squid", packages=["squid"], no_recommends=True)
     content = squid_conf(cluster)
-    files.put(
+    conf = ConfigFile(
+        SQUID_CONF,
+        content,
         name=f"squid listens on {cluster.proxy.port} for {cluster.subnet}",
-        src=StringIO(content),
-        dest=SQUID_CONF,
-        mode="0644",
     )
-    applied(
-        name="Restart squid when its configuration changed",
-        record="squid",
-        restart_fingerprint=fingerprint(content),
-        restart=["squid -k parse", "systemctl restart squid"],
+    daemon(
+        "squid",
+        packages=["squid"],
+        config=[conf],
+        apply=Apply(
+            restart_fingerprint=fingerprint(content),
+            restart=["squid -k parse", "systemctl restart squid"],
+        ),
     )
-    systemd.service(name="squid running and enabled", service="squid", running=True, enabled=True)
 
 
 @deploy("Proxy settings (workers)")

@@ -1,24 +1,19 @@
-"""Install the CUDA manifest that host data names, on the hosts that name one.
+"""Install the CUDA manifest that each worker's data names, on the workers that name one.
 
     pyinfra INVENTORY deploys/tools/cuda.py -y
     pyinfra INVENTORY deploys/tools/cuda.py --data cuda_manifest=manifests/cuda-11-5.yaml \\
         --data cuda_remove_unlisted=true --dry
 
-Host data: ``cuda_manifest`` (path of the manifest, relative to the repository; ``None``
-skips the host) and ``cuda_remove_unlisted`` (bool, default False: vendor packages the
-manifest does not list are left installed, without a hold).
+``cuda_manifest`` and ``cuda_remove_unlisted`` are the cluster's own data keys
+(docs/data.md): ``--data`` overrides them for this run.
 """
 
 from pyinfra import host
-from pyinfra.api import DeployError
 
 from deploys.concerns.cuda import cuda_manifest
+from glue import context
 
-manifest = host.data.get("cuda_manifest")
-remove_unlisted = host.data.get("cuda_remove_unlisted", False)
-if not isinstance(remove_unlisted, bool):
-    raise DeployError(f"cuda_remove_unlisted must be true or false, got {remove_unlisted!r}")
-if manifest is not None:
-    if not isinstance(manifest, str):
-        raise DeployError(f"cuda_manifest must be a path, got {manifest!r}")
-    cuda_manifest(manifest, remove_unlisted=remove_unlisted)
+if context.is_worker():
+    spec = context.cluster().node(host.name)
+    if spec.cuda_manifest is not None:
+        cuda_manifest(spec.cuda_manifest, remove_unlisted=spec.cuda_remove_unlisted)

@@ -13,15 +13,19 @@ import json
 from pathlib import Path
 
 from pyinfra import host
-from pyinfra.api import DeployError
 
+from glue import context
 from operations.cuda import read_drift, resolve_manifest
+from snakepit.schema import Field, Schema
 
-out = host.data.get("drift_out")
-if not isinstance(out, str):
-    raise DeployError("give a directory for the results: --data drift_out=DIR")
+
+class Options(Schema):
+    drift_out: str = Field(description="directory for the results, one JSON file per host")
+
+
+out = context.tool_options(Options).drift_out
 record: dict[str, object] = {"host": host.name}
-manifest = host.data.get("cuda_manifest")
+manifest = context.cluster().node(host.name).cuda_manifest if context.is_worker() else None
 if manifest is None:
     record["skipped"] = "no cuda_manifest in its data"
 else:

@@ -5,14 +5,16 @@ runs it in a throwaway container:
     pyinfra @docker/<container> deploys/tools/manifest_test.py --data manifest=manifests/X.yaml -y
 """
 
-from pyinfra import host
-from pyinfra.api import DeployError
-
+from glue import context
 from operations import cuda
+from snakepit.schema import Field, Schema
 
-if not isinstance(host.data.get("manifest"), str):
-    raise DeployError("give the manifest to test: --data manifest=manifests/<name>.yaml")
-manifest = cuda.resolve_manifest(host.data.get("manifest"))
+
+class Options(Schema):
+    manifest: str = Field(description="the manifest to test, manifests/<name>.yaml")
+
+
+manifest = cuda.resolve_manifest(context.tool_options(Options).manifest)
 
 cuda.manifest_installed(
     name=f"Install exactly the {len(manifest.packages)} packages of {manifest.name}",

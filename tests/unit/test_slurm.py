@@ -11,13 +11,12 @@ import pytest
 from snakepit.model import Cluster, NodeSpec
 from snakepit.parsers.hardware import Hardware, parse_slurmd_c
 from snakepit.parsers.nvidia_smi import Gpu, NvidiaSmiReport, parse_output, parse_table
+from snakepit.records import applied_record, daemon_action
 from snakepit.slurm import (
     DetectedNode,
     HardwareMismatch,
     NodeLine,
-    applied_record,
     compress_devices,
-    daemon_action,
     full_fingerprint,
     parse_conf,
     plan_node,
@@ -26,13 +25,19 @@ from snakepit.slurm import (
     render_gres_conf,
     render_slurm_conf,
     render_slurmdbd_conf,
-    restart_fingerprint,
 )
+from snakepit.slurm import restart_fingerprint as slurm_restart_fingerprint
+from snakepit.slurm_settings import VERSIONS
 from tests.unit.production_data import group_data, production_cluster
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures"
 PASSWORD = "db-Pa55word-for-tests"
+KEYS_22_05 = VERSIONS["22.05"].restart_keys
+
+
+def restart_fingerprint(*texts: str) -> str:
+    return slurm_restart_fingerprint(*texts, restart_keys=KEYS_22_05)
 
 
 def hardware(cpus=48, sockets=2, cores=12, threads=2, memory=257843, boards=1) -> Hardware:
@@ -264,13 +269,13 @@ def test_slurm_conf_global_settings(slurm_conf):
 
 
 def test_slurm_conf_settings_come_from_the_data():
-    slurm = {
-        **group_data("all")["slurm"],
-        "proctrack_type": "proctrack/linuxproc",
-        "task_plugin": "task/none",
-        "return_to_service": 1,
-        "extra_config": {"MaxJobCount": "5000"},
-    }
+    slurm = group_data("all")["slurm"]
+    slurm["config"].update(
+        ProctrackType="proctrack/linuxproc",
+        TaskPlugin="task/none",
+        ReturnToService=1,
+        MaxJobCount="5000",
+    )
     cluster = production_cluster(slurm=slurm)
     settings = settings_of(render_slurm_conf(cluster, production_lines(cluster)))
     assert settings["ProctrackType"] == "proctrack/linuxproc"
@@ -422,13 +427,15 @@ def test_removing_a_node_restarts(applied):
 
 
 def test_proctrack_change_restarts(applied):
-    slurm = {**group_data("all")["slurm"], "proctrack_type": "proctrack/linuxproc"}
+    slurm = group_data("all")["slurm"]
+    slurm["config"]["ProctrackType"] = "proctrack/linuxproc"
     cluster = production_cluster(slurm=slurm)
     assert daemon_action(applied, *head_state(cluster, production_lines(cluster))) == "restart"
 
 
 def test_return_to_service_change_reconfigures(applied):
-    slurm = {**group_data("all")["slurm"], "return_to_service": 1}
+    slurm = group_data("all")["slurm"]
+    slurm["config"]["ReturnToService"] = 1
     cluster = production_cluster(slurm=slurm)
     assert daemon_action(applied, *head_state(cluster, production_lines(cluster))) == "reconfigure"
 

@@ -188,7 +188,14 @@ def test_mount_unit_for_a_read_only_export():
 
 def test_mount_unit_for_a_read_write_export():
     cluster = production_cluster()
-    export = NfsExport("/home/slurm", "/home/slurm", "rw", "slurm", "slurm", "0750")
+    export = NfsExport(
+        path="/home/slurm",
+        mount_point="/home/slurm",
+        access="rw",
+        owner="slurm",
+        group="slurm",
+        mode="0750",
+    )
     fields = unit_fields(mount_unit(cluster, export))
     assert fields["What"] == "mlchead:/home/slurm"
     assert fields["Where"] == "/home/slurm"

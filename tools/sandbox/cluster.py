@@ -367,8 +367,8 @@ def render_group_data(sandbox: Sandbox, subnet: str) -> dict[str, str]:
         f"cluster_subnet = {subnet!r}\n"
         f"secrets_file = {str(sandbox.secrets_path)!r}\n"
         "# No cgroup write access in these containers: track and launch tasks without it.\n"
-        'slurm = {**__production["slurm"], "proctrack_type": "proctrack/linuxproc",\n'
-        '         "task_plugin": "task/none"}\n'
+        'slurm = {**__production["slurm"], "config": {**__production["slurm"]["config"],\n'
+        '         "ProctrackType": "proctrack/linuxproc", "TaskPlugin": "task/none"}}\n'
         "# No NFS in this kernel: a Docker volume per export stands in for the mounts.\n"
         'storage = {**__production["storage"], "mode": "shared-volume"}\n'
         "# A small cache for a small sandbox.\n"

@@ -1,0 +1,143 @@
+"""The one building block every daemon uses: packages, directories, configuration files, the
+applied record (restart or reconfigure only when needed), and the service running.
+
+Called inside a concern's ``@deploy``, so its operations carry that deploy's name
+(``Slurm controller (head) | /etc/slurm/slurm.conf``). The applied record is read once per
+run, here: its state names the operation (``slurmctld: restart (...)``), so a preview says
+what will happen, and the same text is handed to `applied`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from io import StringIO
+
+from pyinfra import host
+from pyinfra.facts.files import FileContents
+from pyinfra.operations import apt, files, systemd
+
+from operations.records import RECORD_DIR, applied
+from operations.secrets import SecretBytes, secret_file
+from snakepit.records import ACTION_TEXT, daemon_action
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """A file the daemon reads. Secret content (`SecretBytes`) is never diffed or shown."""
+
+    path: str
+    content: str | SecretBytes
+    name: str | None = None  # the operation's name; default: the path
+    mode: str = "0644"
+    user: str = "root"
+    group: str = "root"
+
+
+@dataclass(frozen=True)
+class Directory:
+    path: str
+    user: str = "root"
+    group: str = "root"
+    mode: str = "0755"
+
+
+@dataclass(frozen=True)
+class Apply:
+    """How a configuration change reaches the running daemon."""
+
+    restart_fingerprint: str
+    restart: Sequence[str]
+    full_fingerprint: str | None = None  # default: the restart fingerprint
+    reconfigure: Sequence[str] = ()  # empty: every change restarts
+    record: str | None = None  # default: the service's name
+    name: str | None = None  # default: "<service>: <what will happen>"
+
+
+def daemon(
+    service: str,
+    *,
+    packages: Sequence[str] = (),
+    package_version: str | None = None,
+    directories: Sequence[Directory] = (),
+    config: Sequence[ConfigFile] = (),
+    apply: Apply | None = None,
+) -> None:
+    """Converge one daemon in the order a daemon needs.
+
+    + service: the systemd unit, running and enabled at the end
+    + packages: Debian packages (installed without recommends, one apt call)
+    + package_version: exact Debian version for every package (``name=version``)
+    + directories: directories it needs, with owner and mode
+    + config: its files, written before it (re)starts; systemd reloads its units when a
+      file under /etc/systemd/ changed (drop-ins)
+    + apply: when and how a changed configuration is applied; None: never restarted by us
+
+    .. code:: python
+
+        daemon("squid", packages=["squid"], config=[ConfigFile(SQUID_CONF, text)],
+               apply=Apply(fingerprint(text), restart=["systemctl restart squid"]))
+    """
+    if packages:
+        wanted = [f"{p}={package_version}" if package_version else p for p in packages]
+        apt.packages(name=f"Install {', '.join(packages)}", packages=wanted, no_recommends=True)
+    for directory in directories:
+        files.directory(
+            name=f"{directory.path} owned by {directory.user}",
+            path=directory.path,
+            user=directory.user,
+            group=directory.group,
+            mode=directory.mode,
+        )
+    unit_changes = []
+    for item in config:
+        if isinstance(item.content, SecretBytes):
+            op = secret_file(
+                name=item.name or item.path,
+                path=item.path,
+                content=item.content,
+                user=item.user,
+                group=item.group,
+                mode=item.mode,
+            )
+        else:
+            op = files.put(
+                name=item.name or item.path,
+                src=StringIO(item.content),
+                dest=item.path,
+                user=item.user,
+                group=item.group,
+                mode=item.mode,
+            )
+        if item.path.startswith("/etc/systemd/"):
+            unit_changes.append(op)
+    if unit_changes:
+        systemd.daemon_reload(
+            name=f"Reload systemd after {service}'s unit files changed",
+            _if=lambda: any(op.did_change() for op in unit_changes),
+        )
+    if apply is not None:
+        record = apply.record or service
+        current = read_record(record)
+        full = apply.full_fingerprint or apply.restart_fingerprint
+        action = daemon_action(current, apply.restart_fingerprint, full)
+        if action == "reconfigure" and not apply.reconfigure:
+            action = "restart"
+        applied(
+            name=apply.name or f"{service}: {ACTION_TEXT[action]}",
+            record=record,
+            current=current,
+            restart_fingerprint=apply.restart_fingerprint,
+            full_fingerprint=apply.full_fingerprint,
+            restart=list(apply.restart),
+            reconfigure=list(apply.reconfigure),
+        )
+    systemd.service(
+        name=f"{service} running and enabled", service=service, running=True, enabled=True
+    )
+
+
+def read_record(record: str) -> str | None:
+    """The applied record's text on this host (None when there is none)."""
+    lines = host.get_fact(FileContents, path=f"{RECORD_DIR}/{record}")
+    return "\n".join(lines) + "\n" if lines else None

@@ -1,0 +1,190 @@
+"""slurm.conf as data: the documented defaults, what each supported Slurm version knows, and
+which settings a running daemon takes only at start.
+
+A cluster's ``slurm.config`` is merged over `DEFAULTS` (as treydock/puppet-slurm merges
+``$slurm_conf_override`` over its defaults and stackhpc's openhpc role merges
+``openhpc_config`` over ``openhpc_default_config``): a key set to ``None`` removes a default,
+every key appears once, and the file is rendered in a stable order (derived keys, then the
+defaults' order, then the cluster's own keys sorted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+@dataclass(frozen=True)
+class Default:
+    value: str | int
+    why: str
+
+
+# Every default, with why it is what it is. docs/data.md renders this table.
+DEFAULTS: dict[str, Default] = {
+    "SlurmctldParameters": Default(
+        "enable_configless", "workers run configless slurmd and fetch slurm.conf from slurmctld"
+    ),
+    "SlurmUser": Default("slurm", "the fixed-id `slurm` user of the cluster data"),
+    "AuthType": Default("auth/munge", "munge, with the key from the secrets file"),
+    "CredType": Default("cred/munge", "as AuthType"),
+    "MpiDefault": Default("none", "jobs choose their MPI"),
+    "StateSaveLocation": Default("/var/lib/slurm/slurmctld", "Debian's state directory"),
+    "SlurmdSpoolDir": Default("/var/lib/slurm/slurmd", "Debian's spool directory"),
+    "SlurmctldPidFile": Default("/run/slurmctld.pid", "Debian's unit expects it"),
+    "SlurmdPidFile": Default("/run/slurmd.pid", "Debian's unit expects it"),
+    "SlurmctldLogFile": Default("/var/log/slurm/slurmctld.log", "Debian's log directory"),
+    "SlurmdLogFile": Default("/var/log/slurm/slurmd.log", "Debian's log directory"),
+    "ProctrackType": Default("proctrack/cgroup", "jobs are tracked (and killed) by cgroup"),
+    "TaskPlugin": Default("task/cgroup,task/affinity", "cores, memory and GPUs confined"),
+    "SchedulerType": Default("sched/backfill", "small jobs fill the gaps"),
+    "SelectType": Default("select/cons_tres", "GPUs are consumable trackable resources"),
+    "SelectTypeParameters": Default("CR_Core_Memory", "jobs share nodes by cores and memory"),
+    "GresTypes": Default("gpu", "the GPUs of gres.conf"),
+    "ReturnToService": Default(2, "a node that was down returns once it registers sanely"),
+    "JobAcctGatherType": Default("jobacct_gather/linux", "per-job usage for sacct"),
+    "AccountingStorageType": Default(
+        "accounting_storage/slurmdbd", "accounting through slurmdbd on the head"
+    ),
+    "AccountingStorageTRES": Default("gres/gpu", "GPU usage accounted per job"),
+}
+
+# Set from other data (never from slurm.config): the key and where its value comes from.
+DERIVED = {
+    "ClusterName": "slurm.cluster_name",
+    "SlurmctldHost": "the inventory's slurm_head host",
+    "AccountingStorageHost": "the inventory's slurm_head host",
+    "NodeName": "the slurm_worker hosts and their facts",
+    "PartitionName": "slurm_partitions",
+    "NodeSet": "slurm_partitions",
+    "DownNodes": "the slurm_worker hosts",
+}
+
+
+@dataclass(frozen=True)
+class SlurmVersion:
+    """What differs between the Slurm versions we support."""
+
+    version: str
+    debian: str  # the Debian release that ships it
+    # Settings slurmctld/slurmd read only at start: `scontrol reconfigure` is not enough
+    # (scontrol(1), "reconfigure"); adding or removing nodes needs restarts too.
+    restart_keys: frozenset[str]
+
+    @property
+    def known_keys(self) -> frozenset[str]:
+        return _known_keys(self.version)
+
+
+_RESTART_KEYS = frozenset(
+    {
+        "AuthType",
+        "CredType",
+        "ClusterName",
+        "SlurmctldHost",
+        "ControlMachine",
+        "SlurmctldPort",
+        "SlurmdPort",
+        "SlurmUser",
+        "StateSaveLocation",
+        "SlurmdSpoolDir",
+        "SelectType",
+        "SelectTypeParameters",
+        "GresTypes",
+        "ProctrackType",
+        "TaskPlugin",
+        "SwitchType",
+        "PluginDir",
+        "JobAcctGatherType",
+        "AccountingStorageType",
+        "SlurmctldParameters",
+    }
+)
+
+VERSIONS: dict[str, SlurmVersion] = {
+    "22.05": SlurmVersion("22.05", debian="12", restart_keys=_RESTART_KEYS),
+    # 24.11 dropped ControlMachine (SlurmctldHost only) and the 22.05-era plugins listed
+    # in data/; the same settings still need a restart of the daemons that read them.
+    "24.11": SlurmVersion(
+        "24.11", debian="13", restart_keys=_RESTART_KEYS - {"ControlMachine", "SwitchType"}
+    ),
+}
+
+
+@cache
+def _known_keys(version: str) -> frozenset[str]:
+    path = DATA / f"slurm.conf-{version}.txt"
+    lines = path.read_text().splitlines()
+    return frozenset(line for line in lines if line and not line.startswith("#"))
+
+
+def check_setting(version: str, key: str, value: object) -> str | None:
+    """Why ``key=value`` cannot be a slurm.conf setting of ``version``, or None."""
+    from snakepit.schema import closest
+
+    if key in DERIVED:
+        return f"{key} is set from {DERIVED[key]}, not from slurm.config"
+    known = VERSIONS[version].known_keys
+    if key not in known:
+        return f"not a slurm.conf setting of Slurm {version}{closest(key, sorted(known))}"
+    if value is None:
+        return None
+    problem = _one_line(value)
+    if problem is None and key in VALUE_RULES and str(value) not in VALUE_RULES[key]:
+        return f"must be one of {', '.join(VALUE_RULES[key])}, got {value!r}"
+    return problem
+
+
+# Values Slurm accepts for a few settings whose mistakes would stop slurmctld mid-run.
+VALUE_RULES: dict[str, tuple[str, ...]] = {
+    "ReturnToService": ("0", "1", "2"),
+    "SelectType": ("select/cons_tres", "select/linear", "select/cray_aries"),
+    "ProctrackType": ("proctrack/cgroup", "proctrack/linuxproc", "proctrack/pgid"),
+}
+# Partition settings that stay ours: Nodes and Default come from the inventory and data.
+PARTITION_MANAGED = ("PartitionName", "Nodes", "Default", "MaxTime", "State")
+
+
+def check_partition_setting(key: str, value: object) -> str | None:
+    """Why ``key=value`` cannot be one of a partition line's extra settings, or None."""
+    if key in PARTITION_MANAGED:
+        return f"{key} is set by snakepit (max_time, default, the inventory group)"
+    if not key[:1].isupper() or not key.isalnum():
+        return f"{key!r} is not a PartitionName setting"
+    return _one_line(value)
+
+
+def _one_line(value: object) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return f"expected str or int, got {type(value).__name__} ({value!r})"
+    text = str(value)
+    if not text.strip() or any(c in text for c in "\n\r# ") or text != text.strip():
+        return f"{text!r} is not a one-word value (no spaces, '#' or newlines)"
+    return None
+
+
+def merged(overrides: Mapping[str, str | int | None]) -> dict[str, str]:
+    """The defaults with the cluster's overrides: None removes a key; order is stable."""
+    settings = {key: str(default.value) for key, default in DEFAULTS.items()}
+    for key in sorted(overrides, key=lambda k: (k not in DEFAULTS, k)):
+        value = overrides[key]
+        if value is None:
+            settings.pop(key, None)
+        elif key in settings:
+            settings[key] = str(value)
+    for key in sorted(k for k in overrides if k not in DEFAULTS and overrides[k] is not None):
+        settings[key] = str(overrides[key])
+    return settings
+
+
+def render_defaults_table() -> str:
+    rows = ["| setting | default | why |", "| --- | --- | --- |"]
+    rows += [f"| `{k}` | `{d.value}` | {d.why} |" for k, d in DEFAULTS.items()]
+    rows += [
+        f"| `{k}` | from {where} | not settable in `slurm.config` |" for k, where in DERIVED.items()
+    ]
+    return "\n".join(rows) + "\n"
