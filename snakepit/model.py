@@ -151,7 +151,6 @@ class PartitionSpec(Schema):
         default_factory=dict,
         description="more PartitionName settings (e.g. DefMemPerCPU), one line each",
     )
-    members: Strings(str) = Field((), description="(from the inventory, not data)")
 
     @model_validator(mode="after")
     def _check(self) -> PartitionSpec:
@@ -277,7 +276,7 @@ class HostData(Schema):
     )
     secrets_file: str | None = Field(
         None,
-        description="the secrets file; default $SNAKEPIT_SECRETS, else ./secrets.yaml",
+        description="the secrets file (YAML, 0600); $SNAKEPIT_SECRETS wins; default ./secrets.yaml",
     )
     timezone: str = Field("Etc/UTC", description="zoneinfo name for every host")
     base_packages: Strings(Package) = Field((), description="packages every host gets")
@@ -303,6 +302,18 @@ class HostData(Schema):
 
 
 # -- the validated cluster -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Partition:
+    """A partition as the cluster has it: its data and its members (the inventory group)."""
+
+    name: str
+    gpu_type: str
+    default: bool
+    max_time: str
+    config: Mapping[str, Any]
+    members: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -334,7 +345,7 @@ class Cluster:
     slurm: SlurmSettings
     storage: StorageSettings
     proxy: ProxySettings
-    partitions: tuple[PartitionSpec, ...]
+    partitions: tuple[Partition, ...]
     nodes: tuple[NodeSpec, ...]
     uid_range: tuple[int, int] = (1000, 59999)
     workers: tuple[str, ...] = ()
@@ -347,7 +358,7 @@ class Cluster:
         raise KeyError(host)
 
     @property
-    def default_partition(self) -> PartitionSpec:
+    def default_partition(self) -> Partition:
         return next(p for p in self.partitions if p.default)
 
     @property
@@ -464,8 +475,8 @@ def _users(data: HostData, error) -> tuple[UserSpec, ...]:
 
 def _partitions(
     data: HostData, inventory_groups: Mapping[str, Sequence[str]], workers: Sequence[str], error
-) -> tuple[PartitionSpec, ...]:
-    partitions: list[PartitionSpec] = []
+) -> tuple[Partition, ...]:
+    partitions: list[Partition] = []
     member_of: dict[str, str] = {}
     for index, partition in enumerate(data.slurm_partitions):
         where = f"slurm_partitions[{index}]"
@@ -486,7 +497,16 @@ def _partitions(
                     f"{member!r} is in partitions {member_of[member]!r} and {name!r}",
                 )
             member_of[member] = name
-        partitions.append(partition.model_copy(update={"members": members}))
+        partitions.append(
+            Partition(
+                name=name,
+                gpu_type=partition.gpu_type,
+                default=partition.default,
+                max_time=partition.max_time,
+                config=dict(partition.config),
+                members=members,
+            )
+        )
     defaults = [p.name for p in partitions if p.default]
     empty_defaults = [p.name for p in partitions if p.default and not p.members]
     if len(defaults) == 1 and empty_defaults and workers:
@@ -529,7 +549,7 @@ def _check_storage(data: HostData, users: Sequence[UserSpec], error) -> None:
             raise error("storage.exports", f"two exports share the {attribute} {duplicates[0]!r}")
 
 
-def _node(host: str, raw: Mapping[str, Any], partitions: tuple[PartitionSpec, ...]) -> NodeSpec:
+def _node(host: str, raw: Mapping[str, Any], partitions: tuple[Partition, ...]) -> NodeSpec:
     if not HOSTNAME_RE.match(host):
         raise DataError("inventory", f"worker name {host!r} is not a valid hostname")
     data = validate(HostData, raw, host=host)

@@ -115,7 +115,9 @@ _TYPE_NAMES = {
 def _data_error(
     model: type[Schema], error: ValidationError, host: str | None, prefix: str
 ) -> DataError:
-    detail = error.errors(include_url=False)[0]
+    # A misspelled key is the cause of the "missing" error for the key it meant: name it.
+    details = error.errors(include_url=False)
+    detail = next((d for d in details if d["type"] == "extra_forbidden"), details[0])
     loc = tuple(detail["loc"])
     kind = detail["type"]
     value = detail.get("input")
