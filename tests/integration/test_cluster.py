@@ -187,8 +187,9 @@ def group_data_edit(sandbox):
 
 def test_dry_run_after_adding_a_user_shows_exactly_that(converged, pyinfra, group_data_edit):
     group_data_edit(
+        # exactly as the comment in group_data/all.py shows a human user
         'users = [*__production["users"], {"name": "alice", "uid": 2001, '
-        '"groups": ["snakepit"], "group": "snakepit"}]'
+        '"groups": ["snakepit"]}]'
     )
     plan = planned_changes(pyinfra(SITE, "--dry").json)
     assert plan == {"Users and groups | User alice (uid 2001)": ["head", "worker1", "worker2"]}
@@ -276,6 +277,16 @@ def test_malformed_group_data_type_is_refused(sandbox, pyinfra, group_data_edit)
     group_data_edit('proxy = {**__production["proxy"], "port": "8123"}')
     err = _refused(pyinfra, sandbox)
     assert "proxy.port: expected int, got str ('8123')" in err
+    assert ".sandbox/pytest/group_data/all.py" in err
+
+
+def test_misspelled_key_is_refused_with_the_nearest_name(sandbox, pyinfra, group_data_edit):
+    group_data_edit(
+        'users = [*__production["users"], {"name": "carol", "uid": 2002, '
+        '"ssh_key": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB carol"]}]'
+    )
+    err = _refused(pyinfra, sandbox)
+    assert "users[2].ssh_key: unknown key (did you mean 'ssh_keys'?)" in err
     assert ".sandbox/pytest/group_data/all.py" in err
 
 
