@@ -2,7 +2,8 @@
 
 Each ``tests/operations/<module>.<operation>/<case>.json`` calls the generator of
 ``operations.<module>.<operation>`` for one fake host and compares what it yields, exactly.
-Adding or changing a case is editing JSON; this file knows no operation by name.
+Adding or changing a case is editing JSON; this file knows no operation by name, and an
+operation in ``operations/`` without a folder of cases fails ``test_every_operation_has_cases``.
 
 A case holds:
 
@@ -25,7 +26,9 @@ A case holds:
     ``["upload", "<dest>"]`` (content left out; see ``uploads``), a download as
     ``["download", "<src>", "<dest>"]``. ``[]`` when there is nothing to do.
 ``noop``
-    The text of the ``host.noop()`` call (a list when there are several); absent: none.
+    The text of each ``host.noop()`` call, in order (a string when there is one; absent:
+    none). pyinfra operations used inside ours add theirs (``files.put``: "file ... is
+    already uploaded").
 ``logs``
     The lines printed with ``host.log()``; absent: none.
 ``uploads`` (optional)
@@ -43,7 +46,7 @@ A case holds:
     ``true`` runs the operation as pyinfra does while executing (``state.is_executing``);
     by default it runs as while planning, with change detection on.
 
-Value tags:
+Value tags (in ``args`` and ``kwargs``; in fact values only ``tuple:``):
 
 * ``["tuple:", a, b]`` is the tuple ``(a, b)``
 * ``"bytes:TEXT"`` is ``b"TEXT"`` (UTF-8)
@@ -98,9 +101,10 @@ class MissingFact(AssertionError):
     """The operation read a fact the case does not list (never an expected exception)."""
 
 
-def parse_value(value: Any, case_dir: Path) -> Any:
-    """JSON value -> Python value, resolving the tags listed in the module docstring."""
-    if isinstance(value, str):
+def parse_value(value: Any, case_dir: Path, string_tags: bool = True) -> Any:
+    """JSON value -> Python value, resolving the tags listed in the module docstring (in
+    fact values only ``tuple:``, so that a file's line can never read as a tag)."""
+    if isinstance(value, str) and string_tags:
         tag, _, rest = value.partition(":")
         if tag == "bytes":
             return rest.encode()
@@ -114,10 +118,10 @@ def parse_value(value: Any, case_dir: Path) -> Any:
         return value
     if isinstance(value, list):
         if value and value[0] == "tuple:":
-            return tuple(parse_value(item, case_dir) for item in value[1:])
-        return [parse_value(item, case_dir) for item in value]
+            return tuple(parse_value(item, case_dir, string_tags) for item in value[1:])
+        return [parse_value(item, case_dir, string_tags) for item in value]
     if isinstance(value, dict):
-        return {key: parse_value(item, case_dir) for key, item in value.items()}
+        return {key: parse_value(item, case_dir, string_tags) for key, item in value.items()}
     return value
 
 
@@ -182,7 +186,7 @@ class FakeHost:
             if kwargs:
                 fact.command(**kwargs)  # pyinfra's facts keep state from it (FileContents)
             return fact.process(value["output"])
-        return parse_value(value, self.case_dir)
+        return parse_value(value, self.case_dir, string_tags=False)
 
     def unread(self) -> list[str]:
         """The facts (and arguments) the case lists that the operation never read."""
