@@ -25,11 +25,12 @@ def sudoers_file(filename: str, content: str):
         sudoers_file(name="Passwordless sudo for admins", filename="snakepit-admins",
                      content="%admin ALL=(ALL:ALL) NOPASSWD: ALL\\n")
     """
-    if not re.match(r"^[A-Za-z0-9_-]+$", filename):
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", filename):  # "$" would let a final "\n" through
         raise OperationError(f"sudoers drop-in name {filename!r} would be skipped by sudo")
     path = f"/etc/sudoers.d/{filename}"
     current = host.get_fact(FileContents, path=path)
-    if current is not None and "\n".join(current) + "\n" == content:
+    # FileContents gives lines without their "\n": whether the file ends in one is not seen.
+    if current is not None and "\n".join(current) == content.removesuffix("\n"):
         host.noop(f"{path} is up to date")
         return
     staging = f"/etc/sudoers.d/.{filename}.new"  # sudo ignores names with a dot
