@@ -3,7 +3,7 @@
 Every container is a full host as far as pyinfra is concerned: it is reached over SSH with a
 key made for this sandbox alone, runs systemd as PID 1 and has a real hostname that the other
 hosts resolve through Docker's network DNS. Everything the sandbox creates carries the label
-``tools.sandbox=<name>`` so that `down` removes exactly what `up` made.
+``snakepit.sandbox=<name>`` so that `down` removes exactly what `up` made.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from tools.sandbox.engine import ensure_engine
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_STATE_ROOT = REPO_ROOT / ".sandbox"
 DEFAULT_NAME = "snakepit"
-LABEL = "tools.sandbox"
+LABEL = "snakepit.sandbox"
 HEAD = "head"
 GROUP_DATA = REPO_ROOT / "group_data"
 # The sandbox's workers form the production default partition, with these GPUs each:
