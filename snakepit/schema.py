@@ -30,6 +30,7 @@ __all__ = [
     "closest",
     "load_yaml",
     "render_model_docs",
+    "unknown_keys_first",
     "validate",
 ]
 
@@ -295,9 +296,26 @@ def _refuse_repeated_keys(node: yaml.Node, path: str) -> None:
             name = str(key.value) if isinstance(key, yaml.ScalarNode) else "?"
             where = f"{path}.{name}" if path else name
             if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
-                seen = first_line.setdefault((key.tag, key.value), key.start_mark.line + 1)
-                if seen != key.start_mark.line + 1:
-                    raise DataError(
-                        where, f"duplicate key (line {key.start_mark.line + 1}; first at line {seen})"
-                    )
+                line = key.start_mark.line + 1
+                if (key.tag, key.value) in first_line:
+                    first = first_line[key.tag, key.value]
+                    raise DataError(where, f"duplicate key (line {line}; first at line {first})")
+                first_line[key.tag, key.value] = line
             _refuse_repeated_keys(value, where)
+
+
+def unknown_keys_first(model: type[Schema], data: Any) -> Any:
+    """For a model's ``mode="before"`` validator: refuse a key the model does not have.
+
+    A misspelled key is both unknown and, where required, a missing one; pydantic names the
+    missing one first, this names the typo with the nearest valid key.
+    """
+    if isinstance(data, Mapping):
+        choices = list(model.model_fields)
+        for key in data:
+            if key not in model.model_fields:
+                raise FieldProblem(
+                    str(key),
+                    f"unknown key{closest(str(key), choices)}; valid keys: {', '.join(choices)}",
+                )
+    return data
