@@ -299,7 +299,9 @@ def _refuse_repeated_keys(node: yaml.Node, path: str) -> None:
                 line = key.start_mark.line + 1
                 if (key.tag, key.value) in first_line:
                     first = first_line[key.tag, key.value]
-                    raise DataError(where, f"duplicate key (line {line}; first at line {first})")
+                    raise DataError(
+                        where, f"is a duplicate key (line {line}; first at line {first})"
+                    )
                 first_line[key.tag, key.value] = line
             _refuse_repeated_keys(value, where)
 

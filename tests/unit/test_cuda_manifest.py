@@ -223,7 +223,7 @@ def test_repeated_yaml_key_is_refused_with_the_file_and_the_key(tmp_path):
     with pytest.raises(ManifestError) as caught:
         load_manifest(path)
     assert caught.value.field == "source.suite"
-    assert str(caught.value).startswith(f"{path}: source.suite: duplicate key (line ")
+    assert str(caught.value).startswith(f"{path}: source.suite: is a duplicate key (line ")
 
 
 def test_repeated_key_in_a_flow_mapping_is_refused(tmp_path):
@@ -232,7 +232,7 @@ def test_repeated_key_in_a_flow_mapping_is_refused(tmp_path):
     text = PRODUCTION.read_text().replace("arch: amd64,", "arch: amd64, arch: i386,", 1)
     path = tmp_path / "cuda-11-5.yaml"
     path.write_text(text)
-    with pytest.raises(ManifestError, match=r"packages\[0\]\.arch: duplicate key"):
+    with pytest.raises(ManifestError, match=r"packages\[0\]\.arch: is a duplicate key"):
         load_manifest(path)
 
 
