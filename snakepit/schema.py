@@ -12,11 +12,13 @@ Strict means no coercion: ``"8123"`` is not a port and ``True`` is not a uid.
 from __future__ import annotations
 
 import difflib
+import os
 import types
 import typing
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticUndefined
 
@@ -26,7 +28,9 @@ __all__ = [
     "FieldProblem",
     "Schema",
     "closest",
+    "load_yaml",
     "render_model_docs",
+    "unknown_keys_first",
     "validate",
 ]
 
@@ -247,3 +251,75 @@ def render_model_docs(root: type[Schema], heading: str = "###") -> str:
 
     visit(root)
     return "\n".join(out)
+
+
+# -- YAML files ------------------------------------------------------------------------------
+
+
+def load_yaml(path: str | os.PathLike[str], *, secret: bool = False) -> Any:
+    """The YAML document in ``path`` (safe types only), refusing a repeated mapping key.
+
+    PyYAML keeps the last of two equal keys silently; here the second one is a `DataError`
+    naming the file, the key's field path and both lines. ``secret``: a syntax error names
+    its kind and line only, never the text around it.
+    """
+    source = str(path)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as error:
+        raise DataError("", f"cannot be read: {error.strerror}").with_source(source) from None
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _refuse_repeated_keys(node, "")
+        return loader.construct_document(node)
+    except DataError as error:
+        raise error.with_source(source) from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark is not None else ""
+        detail = f"{type(error).__name__}{line}" if secret else str(error)
+        problem = f"is not valid YAML ({detail})" if secret else f"is not valid YAML: {detail}"
+        raise DataError("", problem).with_source(source) from None
+    finally:
+        loader.dispose()
+
+
+def _refuse_repeated_keys(node: yaml.Node, path: str) -> None:
+    if isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _refuse_repeated_keys(item, f"{path}[{index}]")
+    elif isinstance(node, yaml.MappingNode):
+        first_line: dict[tuple[str, str], int] = {}
+        for key, value in node.value:
+            name = str(key.value) if isinstance(key, yaml.ScalarNode) else "?"
+            where = f"{path}.{name}" if path else name
+            if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                line = key.start_mark.line + 1
+                if (key.tag, key.value) in first_line:
+                    first = first_line[key.tag, key.value]
+                    raise DataError(
+                        where, f"is a duplicate key (line {line}; first at line {first})"
+                    )
+                first_line[key.tag, key.value] = line
+            _refuse_repeated_keys(value, where)
+
+
+def unknown_keys_first(model: type[Schema], data: Any) -> Any:
+    """For a model's ``mode="before"`` validator: refuse a key the model does not have.
+
+    A misspelled key is both unknown and, where required, a missing one; pydantic names the
+    missing one first, this names the typo with the nearest valid key.
+    """
+    if isinstance(data, Mapping):
+        choices = list(model.model_fields)
+        for key in data:
+            if key not in model.model_fields:
+                raise FieldProblem(
+                    str(key),
+                    f"unknown key{closest(str(key), choices)}; valid keys: {', '.join(choices)}",
+                )
+    return data

@@ -20,15 +20,29 @@ import hashlib
 import os
 import secrets as random
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Any
 
 import yaml
+from pydantic import BeforeValidator, ConfigDict, model_validator
+
+from snakepit.schema import (
+    DataError,
+    Field,
+    FieldProblem,
+    Schema,
+    load_yaml,
+    render_model_docs,
+    unknown_keys_first,
+    validate,
+)
 
 ENV_VAR = "SNAKEPIT_SECRETS"
 DEFAULT_PATH = Path(__file__).resolve().parents[1] / "secrets.yaml"
 MUNGE_KEY_BYTES = 1024
-REQUIRED = ("munge_key", "slurmdbd_db_password")
+MUNGE_KEY_SIZES = range(32, 4097)
 
 
 class SecretsError(ValueError):
@@ -60,6 +74,65 @@ def secrets_path(data_path: str | None = None) -> Path:
     return Path(os.environ.get(ENV_VAR) or data_path or DEFAULT_PATH)
 
 
+# -- the file's schema: no message may show a value, only the key ---------------------------
+
+
+def _munge_key(value: str) -> bytes:
+    try:
+        key = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("is not base64") from None
+    if len(key) not in MUNGE_KEY_SIZES:
+        raise ValueError(
+            f"must decode to {MUNGE_KEY_SIZES.start}..{MUNGE_KEY_SIZES.stop - 1} bytes, "
+            f"got {len(key)}"
+        )
+    return key
+
+
+def _password(value: str) -> str:
+    # It goes into slurmdbd.conf and a quoted MariaDB statement: nothing there may end it.
+    if any(c in value for c in "'\"\\\n#") or len(value) < 12:
+        raise ValueError("must be >= 12 characters without quotes, backslashes, '#' or newlines")
+    return value
+
+
+class SecretsFile(Schema):
+    """The secrets file (git-ignored, mode 0600): every key is required and a string."""
+
+    # Pydantic's own messages may quote the input; these never reach them (see _strings).
+    model_config = ConfigDict(**Schema.model_config, hide_input_in_errors=True)
+
+    munge_key: Annotated[bytes, BeforeValidator(_munge_key)] = Field(
+        repr=False,
+        description="base64 of 32 to 4096 random bytes: /etc/munge/munge.key on every host",
+    )
+    slurmdbd_db_password: Annotated[str, BeforeValidator(_password)] = Field(
+        repr=False,
+        description="slurmdbd's MariaDB password: >= 12 characters, no quotes, backslashes, "
+        "'#' or newlines",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _strings(cls, data: Any) -> Any:
+        data = unknown_keys_first(cls, data)
+        for key in cls.model_fields:
+            if not isinstance(data.get(key), str) or not data[key]:
+                raise FieldProblem(key, "is missing or not a string")
+        return data
+
+
+def _refusal(path: Path, error: DataError) -> SecretsError:
+    key = error.field_path
+    if not key:
+        return SecretsError(f"secrets file {path} {error.problem}")
+    # A secret's own rules complete the sentence after its name; anything else is
+    # reported in the schema's form (``key: problem``).
+    joint = " " if key in SecretsFile.model_fields else ": "
+    return SecretsError(f"secrets file {path}: {key}{joint}{error.problem}")
+
+
 def load_secrets(path: Path) -> Secrets:
     if not path.exists():
         raise SecretsError(
@@ -71,32 +144,24 @@ def load_secrets(path: Path) -> Secrets:
         raise SecretsError(
             f"secrets file {path} is readable by others (mode {mode:04o}): chmod 600 {path}"
         )
+    refusal = None
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise SecretsError(
-            f"secrets file {path} is not valid YAML ({error.__class__.__name__})"
-        ) from None
-    if not isinstance(data, dict):
-        raise SecretsError(f"secrets file {path}: expected a mapping of names to values")
-    for key in REQUIRED:
-        if not isinstance(data.get(key), str) or not data[key]:
-            raise SecretsError(f"secrets file {path}: {key} is missing or not a string")
-    try:
-        munge_key = base64.b64decode(data["munge_key"], validate=True)
-    except (binascii.Error, ValueError):
-        raise SecretsError(f"secrets file {path}: munge_key is not base64") from None
-    if not 32 <= len(munge_key) <= 4096:
-        raise SecretsError(
-            f"secrets file {path}: munge_key must decode to 32..4096 bytes, got {len(munge_key)}"
-        )
-    password = data["slurmdbd_db_password"]
-    if any(c in password for c in "'\"\\\n#") or len(password) < 12:
-        raise SecretsError(
-            f"secrets file {path}: slurmdbd_db_password must be >= 12 characters without "
-            "quotes, backslashes, '#' or newlines"
-        )
-    return Secrets(munge_key=munge_key, slurmdbd_db_password=password, path=str(path))
+        data = load_yaml(path, secret=True)
+        if not isinstance(data, Mapping):
+            raise SecretsError(f"secrets file {path}: expected a mapping of names to values")
+        loaded = validate(SecretsFile, data)
+    except DataError as error:
+        refusal = _refusal(path, error)
+    if refusal is not None:
+        raise refusal  # outside the except: no chained error (nor its input) travels with it
+    return Secrets(
+        munge_key=loaded.munge_key, slurmdbd_db_password=loaded.slurmdbd_db_password, path=str(path)
+    )
+
+
+def render_secrets_docs(heading: str = "###") -> str:
+    """Markdown: every key of the secrets file, its type and meaning (never a value)."""
+    return render_model_docs(SecretsFile, heading)
 
 
 def generate(path: Path, *, force: bool = False) -> None:

@@ -125,8 +125,7 @@ def installed_from(
     for package in bom.values():
         if not _present(package) or not package.version:
             continue
-        apt_name = package.name if package.arch in (native_arch, "all", "") else package.key
-        policy = policies.get(apt_name)
+        policy = policies.get(package.apt_name(native_arch))
         row = policy.get_version(package.version) if policy is not None else None
         if row is not None and any(source.offers(s.origin) for s in row.sources):
             found.append(package)
@@ -139,7 +138,7 @@ def policy_names(bom: Bom, native_arch: str, wanted: Iterable[str] = ()) -> list
     names = dict.fromkeys(wanted)
     for package in bom.values():
         if _present(package) and package.arch:
-            names.setdefault(package.name if package.arch in (native_arch, "all") else package.key)
+            names.setdefault(package.apt_name(native_arch))
     return list(names)
 
 

@@ -35,61 +35,166 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any, NoReturn
+from typing import Annotated, Any
 from urllib.parse import urlparse
 
 import yaml
-from debian.debian_support import Version
+from pydantic import AfterValidator, BeforeValidator, PrivateAttr, model_validator
 
-from snakepit.cuda.openpgp import OpenPGPError, normalize_fingerprint
+from snakepit.cuda.openpgp import normalize_fingerprint
+from snakepit.debian import ARCH_RE, PACKAGE_RE, apt_name, check_version
+from snakepit.schema import (
+    DataError,
+    Field,
+    FieldProblem,
+    Schema,
+    load_yaml,
+    render_model_docs,
+    unknown_keys_first,
+    validate,
+)
 
 SCHEMA = 1
 CREATED_NOTE = "Written by `python -m tools.cuda create`; do not edit by hand (recreate it)."
-# Debian policy 5.6.1 (names) and dpkg's architecture names.
-_PACKAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
-_ARCH = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 # apt's preference pins: above the default 500 so the vendor's builds beat the distro's,
 # below 1000 so a pin never forces a downgrade on its own (the manifest does that, exactly).
 PIN_PRIORITY_RANGE = range(501, 1000)
 
 
-class ManifestError(ValueError):
+class ManifestError(DataError):
     """A manifest or source file is unusable; the message names the file and the field."""
 
     def __init__(self, path: Path | str, field: str, problem: str) -> None:
+        super().__init__(field, problem)
         self.path = str(path)
         self.field = field
-        self.problem = problem
-        where = f"{self.path}: {field}" if field else self.path
-        super().__init__(f"{where}: {problem}")
+        self.with_source(self.path)
+
+    @classmethod
+    def of(cls, path: Path | str, error: DataError) -> ManifestError:
+        return cls(path, error.field_path, error.problem)
 
 
-@dataclass(frozen=True)
-class Target:
+# -- value types: each says what is allowed ------------------------------------------------
+
+
+def _check(test, problem: str) -> AfterValidator:
+    def validator(value: Any) -> Any:
+        if not test(value):
+            raise ValueError(problem.format(value=value))
+        return value
+
+    return AfterValidator(validator)
+
+
+def _not_a_number(value: Any) -> Any:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        # YAML reads an unquoted 18.04 or 12 as a number; a release or version is text.
+        raise ValueError(f"must be a quoted string (YAML read {value!r} as a number)")
+    return value
+
+
+def _matching(pattern: re.Pattern[str]) -> AfterValidator:
+    return _check(pattern.match, "{value!r} does not match " + pattern.pattern)
+
+
+def _tuple(value: Any) -> Any:
+    # YAML writes lists; the models keep tuples. Anything else is refused by type.
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _iso_time(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an ISO 8601 time") from None
+    if not isinstance(value, datetime):
+        raise ValueError(f"must be an ISO 8601 time, got {type(value).__name__}")
+    return value
+
+
+def _http_url(value: str) -> bool:
+    parsed = urlparse(value)
+    return parsed.scheme in ("http", "https") and bool(parsed.netloc)
+
+
+def _keyring(value: str) -> bool:
+    return PurePosixPath(value).is_absolute() and value.endswith(".gpg")
+
+
+Text = Annotated[
+    str,
+    BeforeValidator(_not_a_number),
+    _check(lambda v: v.strip(), "must be a non-empty string, got {value!r}"),
+]
+Slug = Annotated[Text, _matching(_SLUG)]
+PackageName = Annotated[Text, _matching(PACKAGE_RE)]
+Arch = Annotated[Text, _matching(ARCH_RE)]
+DebianVersion = Annotated[Text, AfterValidator(check_version)]
+HttpUrl = Annotated[Text, _check(_http_url, "{value!r} is not an http(s) URL")]
+PinField = Annotated[
+    Text, _check(lambda v: "," not in v, "cannot contain ',' (apt's pin syntax separates fields)")
+]
+Fingerprint = Annotated[Text, AfterValidator(normalize_fingerprint)]
+Keyring = Annotated[Text, _check(_keyring, "{value!r} must be an absolute path ending in .gpg")]
+PinPriority = Annotated[
+    int,
+    _check(
+        lambda v: v in PIN_PRIORITY_RANGE,
+        f"{{value}} is outside {PIN_PRIORITY_RANGE.start}..{PIN_PRIORITY_RANGE.stop - 1}",
+    ),
+]
+AwareTime = Annotated[
+    datetime,
+    BeforeValidator(_iso_time),
+    _check(lambda v: v.tzinfo is not None, "must carry a time zone (e.g. +00:00)"),
+]
+
+
+class _Record(Schema):
+    """A model Python code may also build positionally, in field order, like a dataclass."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        names = list(type(self).model_fields)
+        if len(args) > len(names):
+            raise TypeError(f"{type(self).__name__} takes at most {len(names)} arguments")
+        super().__init__(**dict(zip(names, args, strict=False)), **kwargs)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unknown_keys_first(cls, data: Any) -> Any:
+        return unknown_keys_first(cls, data)
+
+
+# -- the schema of manifests and source files ----------------------------------------------
+
+
+class Target(_Record):
     """The hosts a manifest is for: ``/etc/os-release`` ID and VERSION_ID, dpkg's arch."""
 
-    distro: str
-    release: str
-    architecture: str
+    distro: Slug = Field(description="`ID` of /etc/os-release, e.g. ubuntu or debian")
+    release: Text = Field(description="`VERSION_ID` of /etc/os-release, quoted: '18.04'")
+    architecture: Arch = Field(description="dpkg's native architecture, e.g. amd64")
 
     def describe(self) -> str:
         return f"{self.distro} {self.release} {self.architecture}"
 
 
-@dataclass(frozen=True)
-class ReleaseMatch:
+class ReleaseMatch(_Record):
     """Fields of the repository's Release file that apt's preferences pin by.
 
     NVIDIA's own pin file matches the label alone (``Pin: release l=NVIDIA CUDA``); an
     origin narrows it further where a Release file is known to carry one.
     """
 
-    label: str
-    origin: str | None = None
+    label: PinField = Field(description="`Label:` of the Release file (`l=` in the pin)")
+    origin: PinField | None = Field(
+        None, description="`Origin:` of the Release file (`o=`); None: pin by label alone"
+    )
 
     def pin(self) -> str:
         fields = [f"o={self.origin}"] if self.origin else []
@@ -102,8 +207,7 @@ class ReleaseMatch:
         return data
 
 
-@dataclass(frozen=True)
-class VendorSource:
+class VendorSource(_Record):
     """The vendor's apt repository and how hosts trust and prefer it.
 
     ``suite`` ``/`` with no components is a flat repository, which is how NVIDIA publishes
@@ -111,15 +215,31 @@ class VendorSource:
     (``/etc/apt/sources.list.d/<name>.list``, ``/etc/apt/preferences.d/<name>``).
     """
 
-    name: str
-    url: str
-    suite: str
-    components: tuple[str, ...]
-    key_url: str
-    key_fingerprint: str
-    keyring: str
-    release: ReleaseMatch
-    pin_priority: int
+    name: Slug = Field(description="names the .list, preferences and keyring files on hosts")
+    url: HttpUrl = Field(description="the repository's URL (`deb URL suite components`)")
+    suite: Text = Field(description="the suite; ending in `/`: a flat repository")
+    components: Annotated[tuple[Text, ...], BeforeValidator(_tuple)] = Field(
+        description="the components of a suite; empty for a flat repository"
+    )
+    key_url: HttpUrl = Field(description="where the signing key is downloaded from")
+    key_fingerprint: Fingerprint = Field(
+        description="the signing key's 40-digit fingerprint; a downloaded key must match it"
+    )
+    keyring: Keyring = Field(description="where hosts keep the key (`signed-by`), *.gpg")
+    release: ReleaseMatch = Field(description="what apt's preferences pin by")
+    pin_priority: PinPriority = Field(
+        description="apt pin priority of the repository: 501..999 (beats the distro's 500)"
+    )
+
+    @model_validator(mode="after")
+    def _suite_and_components(self) -> VendorSource:
+        if self.is_flat and self.components:
+            raise FieldProblem(
+                "components", "must be empty for a flat repository (suite ending in /)"
+            )
+        if not self.is_flat and not self.components:
+            raise FieldProblem("components", "must name at least one component for a suite")
+        return self
 
     @property
     def is_flat(self) -> bool:
@@ -132,11 +252,12 @@ class VendorSource:
         return bool(words) and words[0].rstrip("/") == self.url.rstrip("/")
 
 
-@dataclass(frozen=True)
-class ManifestPackage:
-    name: str
-    arch: str
-    version: str
+class ManifestPackage(_Record):
+    """One package the metapackage brought from the vendor, exactly."""
+
+    name: PackageName = Field(description="Debian package name")
+    arch: Arch = Field(description="its architecture (the native one, `all`, or foreign)")
+    version: DebianVersion = Field(description="the exact Debian version installed and held")
 
     @property
     def key(self) -> str:
@@ -145,33 +266,64 @@ class ManifestPackage:
 
     def apt_name(self, native_arch: str) -> str:
         """The spelling apt uses: qualified only for a foreign architecture."""
-        return self.name if self.arch in (native_arch, "all") else self.key
+        return apt_name(self.name, self.arch, native_arch)
 
 
-@dataclass(frozen=True)
-class Metapackage:
-    name: str
-    version: str
+class Metapackage(_Record):
+    """The package the manifest was made by installing."""
+
+    name: PackageName = Field(description="e.g. cuda-11-5")
+    version: DebianVersion = Field(description="its version; `packages` lists it at this one")
 
 
-@dataclass(frozen=True)
-class Boms:
+class Boms(_Record):
     """File names, relative to the manifest, of the ``dpkg -l`` BOMs from ``create``."""
 
-    before: str
-    after: str
+    before: Text = Field(description="the BOM of the clean host before the install")
+    after: Text = Field(description="the BOM after installing the metapackage")
 
 
-@dataclass(frozen=True)
-class CudaManifest:
-    name: str
-    created: datetime
-    metapackage: Metapackage
-    target: Target
-    source: VendorSource
-    packages: tuple[ManifestPackage, ...]
-    boms: Boms | None = None
-    path: Path | None = field(default=None, compare=False)
+class CudaManifest(_Record):
+    """A CUDA manifest (``manifests/<name>.yaml``); the file also starts with ``schema: 1``.
+
+    ``path`` is the file it was read from (None for one built in memory); it is not part of
+    the manifest's value: two manifests with the same content are equal wherever they are.
+    """
+
+    name: Slug = Field(description="the manifest's name, its file name without .yaml")
+    created: AwareTime = Field(description="when `create` made it, ISO 8601 with a zone")
+    metapackage: Metapackage = Field(description="what was installed to make it")
+    target: Target = Field(description="the hosts it is for")
+    source: VendorSource = Field(description="the vendor's repository")
+    packages: Annotated[
+        tuple[ManifestPackage, ...],
+        BeforeValidator(_tuple),
+        _check(len, "must be a non-empty list"),
+    ] = Field(description="every package from the vendor's origin, exactly")
+    boms: Boms | None = Field(None, description="the BOM files beside it; None: none kept")
+    _path: Path | None = PrivateAttr(None)
+
+    def __init__(self, *args: Any, path: Path | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._path = path
+
+    @model_validator(mode="after")
+    def _each_package_once(self) -> CudaManifest:
+        seen: set[str] = set()
+        for index, package in enumerate(self.packages):
+            if package.key in seen:
+                raise FieldProblem(f"packages[{index}].name", f"{package.key} is listed twice")
+            seen.add(package.key)
+        return self
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CudaManifest):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    @property
+    def path(self) -> Path | None:
+        return self._path
 
     def by_key(self) -> dict[str, ManifestPackage]:
         return {package.key: package for package in self.packages}
@@ -185,234 +337,74 @@ class CudaManifest:
         return self.path.parent / self.boms.before, self.path.parent / self.boms.after
 
 
+class SourceFile(_Record):
+    """A source file (``manifests/sources/*.yaml``): the input of ``create``."""
+
+    source: VendorSource = Field(description="the vendor's repository")
+    target: Target = Field(description="the hosts the manifest will be for")
+
+
 # -- loading -------------------------------------------------------------------------------
 
 
-class _Reader:
-    """Typed access to one YAML mapping, reporting errors with the file and field path."""
-
-    def __init__(self, path: Path | str, data: Any, where: str = "") -> None:
-        self.path = path
-        self.where = where
-        if not isinstance(data, Mapping):
-            self.fail("", f"must be a mapping, got {_kind(data)}")
-        self.data = data
-        self.used: set[str] = set()
-
-    def name(self, key: str) -> str:
-        return f"{self.where}.{key}" if self.where else key
-
-    def fail(self, key: str, problem: str) -> NoReturn:
-        raise ManifestError(self.path, self.name(key) if key else self.where, problem)
-
-    def raw(self, key: str) -> Any:
-        self.used.add(key)
-        if key not in self.data:
-            self.fail(key, "is missing")
-        return self.data[key]
-
-    def text(self, key: str, pattern: re.Pattern[str] | None = None) -> str:
-        value = self.raw(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            # YAML reads an unquoted 18.04 or 12 as a number; a release or version is text.
-            self.fail(key, f"must be a quoted string (YAML read {value!r} as a number)")
-        if not isinstance(value, str) or not value.strip():
-            self.fail(key, f"must be a non-empty string, got {_kind(value)}")
-        if pattern is not None and not pattern.match(value):
-            self.fail(key, f"{value!r} does not match {pattern.pattern}")
-        return value
-
-    def version(self, key: str) -> str:
-        value = self.text(key)
-        try:
-            upstream = Version(value).upstream_version
-        except ValueError as error:
-            self.fail(key, f"{value!r} is not a Debian version ({error})")
-        if not upstream or not upstream[0].isdigit():
-            self.fail(key, f"{value!r} is not a Debian version (must start with a digit)")
-        return value
-
-    def url(self, key: str) -> str:
-        value = self.text(key)
-        parsed = urlparse(value)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            self.fail(key, f"{value!r} is not an http(s) URL")
-        return value
-
-    def integer(self, key: str, allowed: range) -> int:
-        value = self.raw(key)
-        if not isinstance(value, int) or isinstance(value, bool):
-            self.fail(key, f"must be an integer, got {_kind(value)}")
-        if value not in allowed:
-            self.fail(key, f"{value} is outside {allowed.start}..{allowed.stop - 1}")
-        return value
-
-    def strings(self, key: str) -> tuple[str, ...]:
-        value = self.raw(key)
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            self.fail(key, f"must be a list of strings, got {value!r}")
-        return tuple(value)
-
-    def child(self, key: str) -> _Reader:
-        return _Reader(self.path, self.raw(key), self.name(key))
-
-    def done(self) -> None:
-        unknown = sorted(str(key) for key in self.data if key not in self.used)
-        if unknown:
-            self.fail(unknown[0], "is not a known field (a typo?)")
-
-
-def _kind(value: Any) -> str:
-    return "nothing" if value is None else type(value).__name__
-
-
-def _read_yaml(path: Path) -> Any:
+def _read_mapping(path: Path) -> dict[Any, Any]:
     try:
-        text = path.read_text()
-    except OSError as error:
-        raise ManifestError(path, "", f"cannot be read: {error.strerror}") from error
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise ManifestError(path, "", f"is not valid YAML: {error}") from error
-
-
-def _target(reader: _Reader) -> Target:
-    target = Target(
-        distro=reader.text("distro", _SLUG),
-        release=reader.text("release"),
-        architecture=reader.text("architecture", _ARCH),
-    )
-    reader.done()
-    return target
-
-
-def _source(reader: _Reader) -> VendorSource:
-    suite = reader.text("suite")
-    components = reader.strings("components")
-    if suite.endswith("/") and components:
-        reader.fail("components", "must be empty for a flat repository (suite ending in /)")
-    if not suite.endswith("/") and not components:
-        reader.fail("components", "must name at least one component for a suite")
-    fingerprint = reader.text("key_fingerprint")
-    try:
-        fingerprint = normalize_fingerprint(fingerprint)
-    except OpenPGPError as error:
-        reader.fail("key_fingerprint", str(error))
-    keyring = reader.text("keyring")
-    if not PurePosixPath(keyring).is_absolute() or not keyring.endswith(".gpg"):
-        reader.fail("keyring", f"{keyring!r} must be an absolute path ending in .gpg")
-    release = reader.child("release")
-    release_match = ReleaseMatch(
-        label=release.text("label"),
-        origin=release.text("origin") if "origin" in release.data else None,
-    )
-    for key in ("origin", "label"):
-        if "," in (getattr(release_match, key) or ""):
-            release.fail(key, "cannot contain ',' (apt's pin syntax separates fields with it)")
-    release.done()
-    source = VendorSource(
-        name=reader.text("name", _SLUG),
-        url=reader.url("url"),
-        suite=suite,
-        components=components,
-        key_url=reader.url("key_url"),
-        key_fingerprint=fingerprint,
-        keyring=keyring,
-        release=release_match,
-        pin_priority=reader.integer("pin_priority", PIN_PRIORITY_RANGE),
-    )
-    reader.done()
-    return source
-
-
-def _created(reader: _Reader) -> datetime:
-    value = reader.raw("created")
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            reader.fail("created", f"{value!r} is not an ISO 8601 time")
-    if not isinstance(value, datetime):
-        reader.fail("created", f"must be an ISO 8601 time, got {_kind(value)}")
-    if value.tzinfo is None:
-        reader.fail("created", "must carry a time zone (e.g. +00:00)")
-    return value
-
-
-def _packages(reader: _Reader) -> tuple[ManifestPackage, ...]:
-    items = reader.raw("packages")
-    if not isinstance(items, list) or not items:
-        reader.fail("packages", "must be a non-empty list")
-    packages: list[ManifestPackage] = []
-    seen: set[str] = set()
-    for index, item in enumerate(items):
-        entry = _Reader(reader.path, item, f"packages[{index}]")
-        package = ManifestPackage(
-            name=entry.text("name", _PACKAGE_NAME),
-            arch=entry.text("arch", _ARCH),
-            version=entry.version("version"),
-        )
-        entry.done()
-        if package.key in seen:
-            entry.fail("name", f"{package.key} is listed twice")
-        seen.add(package.key)
-        packages.append(package)
-    return tuple(packages)
-
-
-def _boms(reader: _Reader, path: Path) -> Boms | None:
-    if "boms" not in reader.data:
-        return None
-    boms_reader = reader.child("boms")
-    boms = Boms(before=boms_reader.text("before"), after=boms_reader.text("after"))
-    for key in ("before", "after"):
-        if not (path.parent / getattr(boms, key)).is_file():
-            boms_reader.fail(key, f"{getattr(boms, key)!r} is not a file beside the manifest")
-    boms_reader.done()
-    return boms
+        data = load_yaml(path)
+    except DataError as error:
+        raise ManifestError.of(path, error) from None
+    if not isinstance(data, Mapping):
+        kind = "nothing" if data is None else type(data).__name__
+        raise ManifestError(path, "", f"must be a mapping, got {kind}")
+    return dict(data)
 
 
 def load_manifest(path: Path | str) -> CudaManifest:
     """Read and validate a manifest; raise ManifestError naming the file and the field."""
     path = Path(path)
-    reader = _Reader(path, _read_yaml(path))
-    schema = reader.raw("schema")
+    data = _read_mapping(path)
+    if "schema" not in data:
+        raise ManifestError(path, "schema", "is missing")
+    schema = data.pop("schema")
     if schema != SCHEMA:
-        reader.fail("schema", f"must be {SCHEMA}, got {schema!r}")
-    metapackage_reader = reader.child("metapackage")
-    metapackage = Metapackage(
-        name=metapackage_reader.text("name", _PACKAGE_NAME),
-        version=metapackage_reader.version("version"),
-    )
-    metapackage_reader.done()
-    manifest = CudaManifest(
-        name=reader.text("name", _SLUG),
-        created=_created(reader),
-        metapackage=metapackage,
-        target=_target(reader.child("target")),
-        source=_source(reader.child("source")),
-        packages=_packages(reader),
-        boms=_boms(reader, path),
-        path=path,
-    )
-    reader.done()
-    listed = [p for p in manifest.packages if p.name == metapackage.name]
-    if not listed or any(p.version != metapackage.version for p in listed):
-        reader.fail(
-            "metapackage",
-            f"{metapackage.name}={metapackage.version} is not in packages at that version",
+        raise ManifestError(path, "schema", f"must be {SCHEMA}, got {schema!r}")
+    try:
+        manifest = validate(CudaManifest, data)
+    except DataError as error:
+        raise ManifestError.of(path, error) from None
+    meta = manifest.metapackage
+    listed = [p for p in manifest.packages if p.name == meta.name]
+    if not listed or any(p.version != meta.version for p in listed):
+        raise ManifestError(
+            path, "metapackage", f"{meta.name}={meta.version} is not in packages at that version"
         )
+    if manifest.boms is not None:
+        for key in ("before", "after"):
+            name = getattr(manifest.boms, key)
+            if not (path.parent / name).is_file():
+                raise ManifestError(path, f"boms.{key}", f"{name!r} is not a file beside it")
+    manifest._path = path
     return manifest
 
 
 def load_source_file(path: Path | str) -> tuple[VendorSource, Target]:
     """Read a source file (``source:`` and ``target:`` only), the input of ``create``."""
     path = Path(path)
-    reader = _Reader(path, _read_yaml(path))
-    result = _source(reader.child("source")), _target(reader.child("target"))
-    reader.done()
-    return result
+    try:
+        loaded = validate(SourceFile, _read_mapping(path))
+    except DataError as error:
+        raise ManifestError.of(path, error) from None
+    return loaded.source, loaded.target
+
+
+def render_manifest_docs(heading: str = "###") -> str:
+    """Markdown: every key of a CUDA manifest and of a source file, its type and meaning."""
+    source_keys = ", ".join(f"`{name}`" for name in SourceFile.model_fields)
+    return (
+        f"A manifest starts with `schema: {SCHEMA}` (its format version), then the keys of "
+        "`CudaManifest`. A source file (`manifests/sources/*.yaml`, the input of `create`) "
+        f"holds only {source_keys}, as in a manifest. Unknown and repeated keys are refused."
+        "\n\n" + render_model_docs(CudaManifest, heading)
+    )
 
 
 # -- writing -------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from snakepit.cuda.drift import BROKEN, EXTRA, MISSING, NOT_HELD, VERSION, HostDrift
 from snakepit.cuda.manifest import CudaManifest, ManifestPackage, VendorSource
+from snakepit.debian import apt_name
 from snakepit.parsers.apt import AptPolicy
 
 INSTALL = "install"
@@ -108,11 +109,11 @@ class Plan:
         """The shell commands that apply the plan, in order (none when it is empty)."""
         native = self.manifest.target.architecture
         commands = []
-        unhold = [_apt_name(a, native) for a in self.actions if a.verb == UNHOLD]
+        unhold = [apt_name(a.name, a.arch, native) for a in self.actions if a.verb == UNHOLD]
         if unhold:
             commands.append(_quoted("apt-mark unhold", unhold))
         if self.needs_transaction:
-            removals = [_apt_name(a, native) + "-" for a in self.of_verb(REMOVE)]
+            removals = [apt_name(a.name, a.arch, native) + "-" for a in self.of_verb(REMOVE)]
             pins = [f"{p.apt_name(native)}={p.version}" for p in self.manifest.packages]
             options = "install --no-install-recommends --allow-downgrades"
             if removals:
@@ -121,10 +122,6 @@ class Plan:
         if self.needs_transaction or self.of_verb(HOLD):
             commands.append(_quoted("apt-mark hold", self.manifest.apt_names()))
         return commands
-
-
-def _apt_name(action: Action, native_arch: str) -> str:
-    return action.name if action.arch in (native_arch, "all") else f"{action.name}:{action.arch}"
 
 
 def _quoted(command: str, words: list[str]) -> str:

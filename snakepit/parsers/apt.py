@@ -23,6 +23,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from snakepit.parsers.text import split_lines
+
 # Lines apt prints to report, not to answer: notices, warnings, errors.
 _MESSAGE_LINE = re.compile(r"^[NWE]: ")
 _BLOCK_LINE = re.compile(r"^(?P<name>\S+):$")
@@ -49,16 +51,11 @@ class PackageNames(frozenset[str]):
         return sorted(self)
 
 
-def _lines(text: str | Iterable[str]) -> Iterable[str]:
-    # pyinfra hands facts a list of lines; files and tests have a whole text.
-    return text.splitlines() if isinstance(text, str) else text
-
-
 def parse_showhold(lines: str | Iterable[str]) -> PackageNames:
     """Parse ``apt-mark showhold``: one name a line, ``name:arch`` for a foreign arch."""
     return PackageNames(
         line.strip()
-        for line in _lines(lines)
+        for line in split_lines(lines)
         if line.strip() and not _MESSAGE_LINE.match(line.strip())
     )
 
@@ -174,7 +171,7 @@ def parse_apt_policy(text: str | Iterable[str]) -> dict[str, AptPolicy]:
     say the same both times.
     """
     blocks: list[_Block] = []
-    for number, line in enumerate(_lines(text), start=1):
+    for number, line in enumerate(split_lines(text), start=1):
         if not line.strip() or _MESSAGE_LINE.match(line):
             continue
         block = blocks[-1] if blocks else None

@@ -32,6 +32,9 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
+from snakepit.debian import apt_name
+from snakepit.parsers.text import split_lines
+
 # `dpkg-query -W` showformat: tab separated because no field can hold a tab (names,
 # versions and architectures cannot, a one-line summary does not in practice), and
 # db:Status-Abbrev gives the same three letters as the first column of `dpkg -l`.
@@ -106,6 +109,11 @@ class DebPackage:
     def key(self) -> str:
         """``"name:arch"``, unique within a Bom; the bare name when dpkg knows no arch."""
         return f"{self.name}:{self.arch}" if self.arch else self.name
+
+    def apt_name(self, native_arch: str) -> str:
+        """The spelling apt uses (``name:arch`` only for a foreign arch); the bare name
+        when dpkg knows no arch, as for `key`."""
+        return apt_name(self.name, self.arch or native_arch, native_arch)
 
     @property
     def installed(self) -> bool:
@@ -232,15 +240,10 @@ class Bom(Mapping[str, DebPackage]):
         return cls(DebPackage.from_json(entry) for entry in data.values())
 
 
-def _lines(text: str | Iterable[str]) -> Iterable[str]:
-    # pyinfra hands facts a list of lines; files and tests have a whole text.
-    return text.splitlines() if isinstance(text, str) else text
-
-
 def parse_dpkg_query(lines: Iterable[str]) -> Bom:
     """Parse ``dpkg-query -W -f=DPKG_QUERY_FORMAT`` output into a Bom."""
     packages = []
-    for number, line in enumerate(_lines(lines), start=1):
+    for number, line in enumerate(split_lines(lines), start=1):
         if not line.strip():
             continue
         fields = line.split("\t", 4)
@@ -274,7 +277,7 @@ def parse_dpkg_list(text: str | Iterable[str]) -> Bom:
     """
     has_arch = True
     packages = []
-    for number, line in enumerate(_lines(text), start=1):
+    for number, line in enumerate(split_lines(text), start=1):
         if not line.strip() or _SECTION_LINE.match(line):
             continue
         if line.startswith(_LIST_HEADER_PREFIXES):
@@ -355,7 +358,7 @@ def parse_pin_list(text: str | Iterable[str]) -> list[tuple[str, str]]:
     reviewed.
     """
     pins = []
-    for number, line in enumerate(_lines(text), start=1):
+    for number, line in enumerate(split_lines(text), start=1):
         stripped = line.strip()
         if stripped.endswith("\\"):
             stripped = stripped[:-1]

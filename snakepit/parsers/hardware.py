@@ -22,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
+from snakepit.parsers.text import split_lines
+
 # The Hardware fact command prints "@@<name>" above each tool's output; nothing those
 # tools print starts with "@@".
 SECTION_PREFIX = "@@"
@@ -65,14 +67,10 @@ class Hardware:
         return asdict(self)
 
 
-def _lines(text: str | Iterable[str]) -> list[str]:
-    return text.splitlines() if isinstance(text, str) else list(text)
-
-
 def _colon_fields(text: str | Iterable[str]) -> list[tuple[str, str]]:
     # "Key:   value" (lscpu, meminfo) and "key\t: value" (cpuinfo), in order, repeats kept.
     fields = []
-    for line in _lines(text):
+    for line in split_lines(text):
         key, sep, value = line.partition(":")
         if sep:
             fields.append((key.strip(), value.strip()))
@@ -102,7 +100,7 @@ def parse_slurmd_c(text: str | Iterable[str]) -> Hardware:
     Slurm, the ``Gres=`` suffix and ``AutoDetect=`` line of new Slurm do not matter.
     """
     values: dict[str, str] = {}
-    for line in _lines(text):
+    for line in split_lines(text):
         for word in line.split():
             key, sep, value = word.partition("=")
             if sep:
@@ -188,7 +186,7 @@ def split_sections(lines: str | Iterable[str]) -> dict[str, list[str]]:
     dropped; a repeated section is appended to)."""
     sections: dict[str, list[str]] = {}
     current: list[str] | None = None
-    for line in _lines(lines):
+    for line in split_lines(lines):
         if line.startswith(SECTION_PREFIX):
             current = sections.setdefault(line[len(SECTION_PREFIX) :].strip(), [])
         elif current is not None:

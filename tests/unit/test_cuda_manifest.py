@@ -10,11 +10,13 @@ import yaml
 
 from snakepit.cuda.manifest import (
     ManifestError,
+    ManifestPackage,
     ReleaseMatch,
     dump_manifest,
     dump_source_file,
     load_manifest,
     load_source_file,
+    render_manifest_docs,
 )
 from snakepit.parsers.dpkg import parse_dpkg_list
 
@@ -137,10 +139,14 @@ def _delete(*keys):
         (_set("source", "key_fingerprint", value="3BF863CC"), "source.key_fingerprint", "40-digit"),
         (_set("source", "keyring", value="cuda.gpg"), "source.keyring", "absolute path"),
         (_set("source", "pin_priority", value=1001), "source.pin_priority", "outside 501..999"),
-        (_set("source", "pin_priority", value="600"), "source.pin_priority", "integer"),
+        (
+            _set("source", "pin_priority", value="600"),
+            "source.pin_priority",
+            "expected int, got str",
+        ),
         (_set("source", "components", value=["main"]), "source.components", "flat"),
         (_delete("source", "release", "label"), "source.release.label", "is missing"),
-        (_set("source", "typo", value=1), "source.typo", "not a known field"),
+        (_set("source", "typo", value=1), "source.typo", "unknown key"),
         (_set("packages", value=[]), "packages", "non-empty list"),
         (
             _set("packages", 3, "version", value="x.y"),
@@ -181,3 +187,65 @@ def test_unreadable_and_non_yaml_files(tmp_path):
     bad.write_text("- a list\n")
     with pytest.raises(ManifestError, match="must be a mapping"):
         load_manifest(bad)
+
+
+def test_unknown_key_names_the_nearest_valid_one(tmp_path):
+    def misspell(data):
+        data["packages"][3]["verison"] = data["packages"][3].pop("version")
+
+    path = _broken(tmp_path, misspell)
+    with pytest.raises(ManifestError) as caught:
+        load_manifest(path)
+    assert str(caught.value).startswith(
+        f"{path}: packages[3].verison: unknown key (did you mean 'version'?)"
+    )
+    assert caught.value.field == "packages[3].verison"
+
+
+def test_source_file_unknown_key_names_the_nearest_valid_one(tmp_path):
+    data = yaml.safe_load(SOURCE_FILE.read_text())
+    data["source"]["pin_prority"] = data["source"].pop("pin_priority")
+    path = tmp_path / "source.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    with pytest.raises(ManifestError) as caught:
+        load_source_file(path)
+    assert str(caught.value).startswith(
+        f"{path}: source.pin_prority: unknown key (did you mean 'pin_priority'?)"
+    )
+
+
+def test_repeated_yaml_key_is_refused_with_the_file_and_the_key(tmp_path):
+    for name in ("cuda-11-5.before.txt", "cuda-11-5.after.txt"):
+        shutil.copy(PRODUCTION.parent / name, tmp_path / name)
+    text = PRODUCTION.read_text().replace("  suite: /\n", "  suite: /\n  suite: main\n", 1)
+    path = tmp_path / "cuda-11-5.yaml"
+    path.write_text(text)
+    with pytest.raises(ManifestError) as caught:
+        load_manifest(path)
+    assert caught.value.field == "source.suite"
+    assert str(caught.value).startswith(f"{path}: source.suite: is a duplicate key (line ")
+
+
+def test_repeated_key_in_a_flow_mapping_is_refused(tmp_path):
+    for name in ("cuda-11-5.before.txt", "cuda-11-5.after.txt"):
+        shutil.copy(PRODUCTION.parent / name, tmp_path / name)
+    text = PRODUCTION.read_text().replace("arch: amd64,", "arch: amd64, arch: i386,", 1)
+    path = tmp_path / "cuda-11-5.yaml"
+    path.write_text(text)
+    with pytest.raises(ManifestError, match=r"packages\[0\]\.arch: is a duplicate key"):
+        load_manifest(path)
+
+
+def test_missing_schema_and_a_python_built_manifest_are_checked_too(tmp_path):
+    path = _broken(tmp_path, _delete("schema"))
+    with pytest.raises(ManifestError, match=r": schema: is missing$"):
+        load_manifest(path)
+    with pytest.raises(ValueError, match="not a Debian version"):
+        ManifestPackage("cuda-11-5", "amd64", "x.y")
+
+
+def test_manifest_docs_list_every_key():
+    docs = render_manifest_docs()
+    for key in ("pin_priority", "key_fingerprint", "packages", "boms", "origin", "schema: 1"):
+        assert key in docs
+    assert "`ReleaseMatch`" in docs

@@ -268,3 +268,33 @@ def test_a_secrets_file_others_can_read_is_refused(tmp_path, mode):
     )
     path.chmod(0o600)
     assert load_secrets(path).munge_key == KEY
+
+
+def test_unknown_key_names_the_nearest_but_never_its_value(tmp_path):
+    values = good()
+    values["munge_kye"] = values.pop("munge_key")
+    message = load_error(tmp_path, **values)
+    assert message == (
+        f"secrets file {tmp_path / 'secrets.yaml'}: munge_kye: unknown key "
+        "(did you mean 'munge_key'?); valid keys: munge_key, slurmdbd_db_password"
+    )
+    assert values["munge_kye"] not in message
+
+
+def test_an_extra_key_is_refused_without_its_value(tmp_path):
+    message = load_error(tmp_path, **good(slurm_password=PASSWORD))
+    assert "slurm_password: unknown key" in message
+    assert PASSWORD not in message
+
+
+def test_a_repeated_key_is_refused_without_either_value(tmp_path):
+    text = yaml.safe_dump(good()) + f"slurmdbd_db_password: {PASSWORD}-2\n"
+    message = load_error(tmp_path, text=text)
+    assert "slurmdbd_db_password is a duplicate key (line 3; first at line 2)" in message
+    assert PASSWORD not in message
+
+
+def test_secrets_docs_name_every_key():
+    docs = module.render_secrets_docs()
+    assert "`munge_key`" in docs and "`slurmdbd_db_password`" in docs
+    assert "32 to 4096" in docs
