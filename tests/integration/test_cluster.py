@@ -393,7 +393,7 @@ def test_workers_install_their_cuda_manifest_before_slurmd(sandbox, converged, t
             [
                 sys.executable,
                 "-m",
-                "snakepit.cuda",
+                "tools.cuda",
                 "create",
                 "cuda-11-5",
                 "--source",

@@ -55,7 +55,7 @@ def repo(sandbox, tmp_path_factory):
 
 def cli(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "snakepit.cuda", *args],
+        [sys.executable, "-m", "tools.cuda", *args],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
