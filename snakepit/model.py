@@ -17,10 +17,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from debian.debian_support import Version
 from pydantic import AfterValidator, BeforeValidator, model_validator
 
 from snakepit import slurm_settings
+from snakepit.debian import PACKAGE_RE, check_version
 from snakepit.schema import DataError, Field, FieldProblem, Schema, render_model_docs, validate
 
 __all__ = ["ROLES", "Cluster", "DataError", "HostData", "build_cluster"]
@@ -31,8 +31,6 @@ HOSTNAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]{0,62}$")
 SSH_KEY_RE = re.compile(
     r"(ssh-(ed25519|rsa)|ecdsa-sha2-nistp\d+|sk-[a-z0-9@.-]+) [A-Za-z0-9+/]+={0,3}( [^\n\r]*)?"
 )
-# Debian policy 5.6.1.
-PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 ROLES = ("slurm_head", "slurm_worker")
 
 
@@ -97,16 +95,6 @@ Positive = Annotated[int, Field(ge=1)]
 
 def Strings(item: Any = NonEmpty) -> Any:
     return Annotated[tuple[item, ...], BeforeValidator(_lax_sequence)]
-
-
-def _debian_version(value: str) -> str:
-    try:
-        upstream = Version(value).upstream_version
-    except ValueError as error:
-        raise ValueError(f"{value!r} is not a Debian version ({error})") from None
-    if not upstream or not upstream[0].isdigit():
-        raise ValueError(f"{value!r} is not a Debian version (must start with a digit)")
-    return value
 
 
 # -- the schema of group data --------------------------------------------------------------
@@ -191,7 +179,7 @@ class SlurmPackages(Schema):
     @model_validator(mode="after")
     def _check(self) -> SlurmPackages:
         if self.version is not None:
-            _debian_version(self.version)
+            check_version(self.version)
         return self
 
 
@@ -571,7 +559,11 @@ def _node(host: str, raw: Mapping[str, Any], partitions: tuple[Partition, ...]) 
 
 
 def render_docs() -> str:
-    """docs/data.md: every key of group data, then the slurm.conf defaults."""
+    """docs/data.md: every key of group data, the slurm.conf defaults, the CUDA manifests'
+    and the secrets file's keys."""
+    from snakepit.cuda.manifest import render_manifest_docs
+    from snakepit.secrets import render_secrets_docs
+
     return (
         "# The cluster's data\n\n"
         "Generated from `snakepit/model.py` by `python -m snakepit.docs`; do not edit.\n"
@@ -580,4 +572,8 @@ def render_docs() -> str:
         + render_model_docs(HostData)
         + "\n## slurm.conf defaults (`slurm.config` overrides them; `None` removes one)\n\n"
         + slurm_settings.render_defaults_table()
+        + "\n## CUDA manifests (`manifests/*.yaml`) and their source files\n\n"
+        + render_manifest_docs()
+        + "\n## The secrets file\n\n"
+        + render_secrets_docs()
     )

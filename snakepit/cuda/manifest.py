@@ -52,7 +52,6 @@ from snakepit.schema import (
     Schema,
     load_yaml,
     render_model_docs,
-    unknown_keys_first,
     validate,
 )
 
@@ -163,11 +162,6 @@ class _Record(Schema):
         if len(args) > len(names):
             raise TypeError(f"{type(self).__name__} takes at most {len(names)} arguments")
         super().__init__(**dict(zip(names, args, strict=False)), **kwargs)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _unknown_keys_first(cls, data: Any) -> Any:
-        return unknown_keys_first(cls, data)
 
 
 # -- the schema of manifests and source files ----------------------------------------------

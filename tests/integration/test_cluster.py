@@ -188,8 +188,7 @@ def group_data_edit(sandbox):
 def test_dry_run_after_adding_a_user_shows_exactly_that(converged, pyinfra, group_data_edit):
     group_data_edit(
         # exactly as the comment in group_data/all.py shows a human user
-        'users = [*__production["users"], {"name": "alice", "uid": 2001, '
-        '"groups": ["snakepit"]}]'
+        'users = [*__production["users"], {"name": "alice", "uid": 2001, "groups": ["snakepit"]}]'
     )
     plan = planned_changes(pyinfra(SITE, "--dry").json)
     assert plan == {"Users and groups | User alice (uid 2001)": ["head", "worker1", "worker2"]}
