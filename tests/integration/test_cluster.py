@@ -57,6 +57,42 @@ def test_first_converge_changes_every_host(converged):
     assert hosts_changed == {"head", "worker1", "worker2"}
 
 
+def run_verify_suite(sandbox) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """The read-only tests/verify suite against the sandbox; (its run, its failed tests)."""
+    verify = ["tests/verify", "--inventory", str(sandbox.inventory_path)]
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", *verify, "-q", "-p", "no:cacheprovider"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    failed = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("FAILED ")]
+    return done, failed
+
+
+def test_converged_cluster_passes_the_verify_suite(sandbox, converged):
+    done, failed = run_verify_suite(sandbox)
+    assert (done.returncode, failed) == (0, []), done.stdout[-8000:] + done.stderr[-2000:]
+    assert " passed" in done.stdout.splitlines()[-1]
+
+
+def test_verify_suite_fails_on_a_readable_munge_key(sandbox, converged):
+    key = "/etc/munge/munge.key"
+    assert sandbox.exec("worker1", f"chmod 0644 {key}")[0] == 0
+    try:
+        done, failed = run_verify_suite(sandbox)
+    finally:
+        # munged read the key when it started: restoring the mode restores the host.
+        assert sandbox.exec("worker1", f"chmod 0400 {key}")[0] == 0
+    assert done.returncode == 1, done.stdout[-8000:] + done.stderr[-2000:]
+    assert failed == [
+        "tests/verify/test_every_host.py::test_munge_key_is_private_to_munge[paramiko://worker1]"
+    ], done.stdout[-8000:]
+    assert "'0o644', 'munge', 'munge'" in done.stdout
+
+
 def test_sinfo_srun_and_shared_storage(sandbox, converged):
     states = checks.wait_for_idle_nodes(sandbox, count=2)
     assert sorted(states.split()) == sorted(["worker1", "idle", "worker2", "idle"])
