@@ -10,7 +10,12 @@ from snakepit.parsers.nvidia_smi import (
     EXIT_MARKER,
     NO_KERNEL_DRIVER_MARKER,
     NOT_INSTALLED_MARKER,
+    Gpu,
+    MigDevice,
     NvidiaSmiReport,
+    gpus_from_csv,
+    parse_csv,
+    parse_mig_list,
     parse_output,
 )
 
@@ -85,3 +90,50 @@ class NvidiaDeviceFiles(FactBase[tuple[str, ...]]):
     def process(self, output: list[str]) -> tuple[str, ...]:
         paths = [line.strip() for line in output if line.strip().startswith("/dev/")]
         return tuple(sorted(paths, key=lambda p: (len(p), p)))
+
+
+INVENTORY_FIELDS = "index,name,uuid,pci.bus_id,memory.total,mig.mode.current"
+
+
+class NvidiaGpuQuery(FactBase[tuple[Gpu, ...] | list[dict[str, str | None]]]):
+    """
+    Returns ``nvidia-smi --query-gpu=<fields> --format=csv`` as rows, one dict per GPU with
+    units stripped and "[N/A]"/"[Not Supported]" as None; with the default fields, the GPU
+    inventory as ``Gpu`` tuples instead (a lighter read than `NvidiaSmi`'s XML):
+
+    .. code:: sh
+
+        pyinfra INVENTORY fact facts.nvidia.NvidiaGpuQuery
+        pyinfra INVENTORY fact facts.nvidia.NvidiaGpuQuery fields=index,utilization.gpu
+    """
+
+    def command(self, fields: str = INVENTORY_FIELDS) -> str:
+        if not re.fullmatch(r"[a-z0-9_.]+(,[a-z0-9_.]+)*", fields):
+            raise ValueError(f"not a list of nvidia-smi query fields: {fields!r}")
+        return f"nvidia-smi --query-gpu={fields} --format=csv"
+
+    def requires_command(self, fields: str = INVENTORY_FIELDS) -> str:
+        return "nvidia-smi"
+
+    def process(self, output: list[str]) -> tuple[Gpu, ...] | list[dict[str, str | None]]:
+        rows = parse_csv("\n".join(output))
+        header = [key.strip() for key in output[0].split(",")] if output else []
+        if ",".join(key.split(" [")[0] for key in header) == INVENTORY_FIELDS:
+            return gpus_from_csv(rows)
+        return rows
+
+
+class NvidiaMigDevices(FactBase[tuple[MigDevice, ...]]):
+    """
+    Returns the MIG devices ``nvidia-smi -L`` lists, each with its parent GPU's index
+    (empty where MIG is off): what a MIG-partitioned node could offer Slurm.
+    """
+
+    def command(self) -> str:
+        return "nvidia-smi -L"
+
+    def requires_command(self) -> str:
+        return "nvidia-smi"
+
+    def process(self, output: list[str]) -> tuple[MigDevice, ...]:
+        return parse_mig_list("\n".join(output))
