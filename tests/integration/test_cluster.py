@@ -312,7 +312,7 @@ def test_malformed_group_data_type_is_refused(sandbox, pyinfra, group_data_edit)
     group_data_edit('proxy = {**__production["proxy"], "port": "8123"}')
     err = _refused(pyinfra, sandbox)
     assert "proxy.port: expected int, got str ('8123')" in err
-    assert ".sandbox/pytest/group_data/all.py" in err
+    assert f".sandbox/{sandbox.name}/group_data/all.py" in err
 
 
 def test_misspelled_key_is_refused_with_the_nearest_name(sandbox, pyinfra, group_data_edit):
@@ -322,7 +322,7 @@ def test_misspelled_key_is_refused_with_the_nearest_name(sandbox, pyinfra, group
     )
     err = _refused(pyinfra, sandbox)
     assert "users[2].ssh_key: unknown key (did you mean 'ssh_keys'?)" in err
-    assert ".sandbox/pytest/group_data/all.py" in err
+    assert f".sandbox/{sandbox.name}/group_data/all.py" in err
 
 
 def test_missing_secret_is_refused(sandbox, pyinfra):
