@@ -99,9 +99,9 @@ def tool_options(model: type[T]) -> T:
     loading.TOOL_KEYS.update(model.model_fields)
     data = {key: host.data.get(key) for key in model.model_fields if host.data.get(key) is not None}
     try:
-        return validate(model, data, prefix="--data ")
+        return validate(model, data)
     except DataError as error:
-        raise DeployError(str(error)) from None
+        raise DeployError(f"--data {error}") from None
 
 
 def cuda_manifest() -> CudaManifest | None:

@@ -17,12 +17,11 @@ the vendor's origin, plus both BOMs beside it (``<name>.before.txt``, ``<name>.a
 
 import shlex
 from pathlib import Path
-from typing import Annotated
 
-from pydantic import BeforeValidator
 from pyinfra import host
 from pyinfra.operations import python, server
 
+from deploys.tools.options import ManifestCreateOptions
 from facts.apt import AptPolicy
 from facts.dpkg import DpkgBom
 from glue import context
@@ -32,23 +31,8 @@ from snakepit.cuda.drift import policy_names
 from snakepit.cuda.manifest import dump_manifest, load_source_file, now
 from snakepit.cuda.plan import APT_GET
 from snakepit.parsers.dpkg import format_dpkg_list
-from snakepit.schema import Field, Schema
 
-
-def _as_tuple(value):
-    return tuple(value) if isinstance(value, list) else value
-
-
-class Options(Schema):
-    metapackage: str = Field(description="the metapackage to install the plain way")
-    source: str = Field(description="the vendor source file (manifests/sources/*.yaml)")
-    out: str = Field(description="where to write the manifest")
-    also: Annotated[tuple[str, ...], BeforeValidator(_as_tuple)] = Field(
-        (), description="more apt arguments, e.g. a driver pin"
-    )
-
-
-options = context.tool_options(Options)
+options = context.tool_options(ManifestCreateOptions)
 metapackage = options.metapackage
 source, target = load_source_file(options.source)
 out = Path(options.out).resolve()

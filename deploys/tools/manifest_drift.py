@@ -14,16 +14,11 @@ from pathlib import Path
 
 from pyinfra import host
 
+from deploys.tools.options import DriftOptions
 from glue import context
 from operations.cuda import read_drift, resolve_manifest
-from snakepit.schema import Field, Schema
 
-
-class Options(Schema):
-    drift_out: str = Field(description="directory for the results, one JSON file per host")
-
-
-out = context.tool_options(Options).drift_out
+out = context.tool_options(DriftOptions).drift_out
 record: dict[str, object] = {"host": host.name}
 manifest = context.cluster().node(host.name).cuda_manifest if context.is_worker() else None
 if manifest is None:

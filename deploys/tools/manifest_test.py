@@ -5,16 +5,11 @@ runs it in a throwaway container:
     pyinfra @docker/<container> deploys/tools/manifest_test.py --data manifest=manifests/X.yaml -y
 """
 
+from deploys.tools.options import ManifestTestOptions
 from glue import context
 from operations import cuda
-from snakepit.schema import Field, Schema
 
-
-class Options(Schema):
-    manifest: str = Field(description="the manifest to test, manifests/<name>.yaml")
-
-
-manifest = cuda.resolve_manifest(context.tool_options(Options).manifest)
+manifest = cuda.resolve_manifest(context.tool_options(ManifestTestOptions).manifest)
 
 cuda.manifest_installed(
     name=f"Install exactly the {len(manifest.packages)} packages of {manifest.name}",
