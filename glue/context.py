@@ -107,6 +107,9 @@ def tool_options(model: type[T]) -> T:
 def cuda_manifest() -> CudaManifest | None:
     """This worker's exact CUDA manifest (loaded and validated once per run), or None."""
     path = cluster().node(host.name).cuda_manifest
-    if path is None:
-        return None
+    return None if path is None else manifest(path)
+
+
+def manifest(path: str) -> CudaManifest:
+    """A CUDA manifest by its data path, loaded and validated once per run."""
     return _memo(f"manifest:{path}", lambda _inventory: resolve_manifest(path))

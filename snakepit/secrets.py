@@ -139,12 +139,19 @@ def load_secrets(path: Path) -> Secrets:
             f"secrets file {path} does not exist: create it with "
             f"`python -m snakepit.secrets generate --path {path}` or set ${ENV_VAR}"
         )
+    if not path.is_file():
+        raise SecretsError(f"secrets file {path} is not a regular file")
     mode = path.stat().st_mode & 0o777
     if mode & 0o077:
         raise SecretsError(
             f"secrets file {path} is readable by others (mode {mode:04o}): chmod 600 {path}"
         )
     refusal = None
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as error:
+        raise SecretsError(f"secrets file {path} cannot be read: {error.strerror}") from None
     try:
         data = load_yaml(path, secret=True)
         if not isinstance(data, Mapping):

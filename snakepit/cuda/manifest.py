@@ -116,13 +116,29 @@ def _iso_time(value: Any) -> Any:
     return value
 
 
-def _http_url(value: str) -> bool:
-    parsed = urlparse(value)
-    return parsed.scheme in ("http", "https") and bool(parsed.netloc)
+# apt trusts a key in trusted.gpg.d for every repository: a vendor's key lives where only
+# its own `signed-by` source uses it.
+KEYRING_DIRS = ("/usr/share/keyrings/", "/etc/apt/keyrings/")
+_APT_WORD = re.compile(r"^[A-Za-z0-9._~+/-]+$")
 
 
 def _keyring(value: str) -> bool:
-    return PurePosixPath(value).is_absolute() and value.endswith(".gpg")
+    path = PurePosixPath(value)
+    return (
+        value.startswith(KEYRING_DIRS)
+        and value.endswith(".gpg")
+        and ".." not in path.parts
+        and re.fullmatch(r"[A-Za-z0-9/_.+-]+", value) is not None
+    )
+
+
+def _http_url(value: str) -> bool:
+    parsed = urlparse(value)
+    return (
+        parsed.scheme in ("http", "https")
+        and bool(parsed.netloc)
+        and not any(c.isspace() for c in value)
+    )
 
 
 Text = Annotated[
@@ -139,7 +155,16 @@ PinField = Annotated[
     Text, _check(lambda v: "," not in v, "cannot contain ',' (apt's pin syntax separates fields)")
 ]
 Fingerprint = Annotated[Text, AfterValidator(normalize_fingerprint)]
-Keyring = Annotated[Text, _check(_keyring, "{value!r} must be an absolute path ending in .gpg")]
+Keyring = Annotated[
+    Text,
+    _check(
+        _keyring,
+        "{value!r} must be a .gpg file under /usr/share/keyrings/ or /etc/apt/keyrings/",
+    ),
+]
+AptWord = Annotated[
+    Text, _check(_APT_WORD.match, "{value!r} is not one apt word (letters, digits, ._~+/-)")
+]
 PinPriority = Annotated[
     int,
     _check(
@@ -211,8 +236,8 @@ class VendorSource(_Record):
 
     name: Slug = Field(description="names the .list, preferences and keyring files on hosts")
     url: HttpUrl = Field(description="the repository's URL (`deb URL suite components`)")
-    suite: Text = Field(description="the suite; ending in `/`: a flat repository")
-    components: Annotated[tuple[Text, ...], BeforeValidator(_tuple)] = Field(
+    suite: AptWord = Field(description="the suite; ending in `/`: a flat repository")
+    components: Annotated[tuple[AptWord, ...], BeforeValidator(_tuple)] = Field(
         description="the components of a suite; empty for a flat repository"
     )
     key_url: HttpUrl = Field(description="where the signing key is downloaded from")

@@ -137,7 +137,21 @@ def _delete(*keys):
         (_set("target", "architecture", value=""), "target.architecture", "non-empty"),
         (_set("source", "url", value="ftp://x/"), "source.url", "not an http(s) URL"),
         (_set("source", "key_fingerprint", value="3BF863CC"), "source.key_fingerprint", "40-digit"),
-        (_set("source", "keyring", value="cuda.gpg"), "source.keyring", "absolute path"),
+        (
+            _set("source", "keyring", value="cuda.gpg"),
+            "source.keyring",
+            "under /usr/share/keyrings/",
+        ),
+        (
+            _set("source", "keyring", value="/etc/apt/trusted.gpg.d/cuda.gpg"),
+            "source.keyring",
+            "must be a .gpg file under /usr/share/keyrings/ or /etc/apt/keyrings/",
+        ),
+        (
+            _set("source", "suite", value="stable\ndeb [trusted=yes] http://evil/ ./"),
+            "source.suite",
+            "is not one apt word",
+        ),
         (_set("source", "pin_priority", value=1001), "source.pin_priority", "outside 501..999"),
         (
             _set("source", "pin_priority", value="600"),
