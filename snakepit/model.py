@@ -11,6 +11,8 @@ defaults.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import re
 from collections.abc import Mapping, Sequence
@@ -51,14 +53,33 @@ def _lax_sequence(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
+def _is_address(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_network(value: str) -> bool:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
 def _uid_range(value: Any) -> Any:
     if (
         not isinstance(value, list | tuple)
         or len(value) != 2
         or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-        or not 0 < value[0] <= value[1]
+        or not 1000 <= value[0] <= value[1] <= 59999
     ):
-        raise ValueError(f"expected [low, high] with 0 < low <= high, got {value!r}")
+        raise ValueError(
+            f"expected [low, high] with 1000 <= low <= high <= 59999 (Debian's range for "
+            f"people; lower ids are system accounts'), got {value!r}"
+        )
     return tuple(value)
 
 
@@ -88,7 +109,70 @@ Mode = Annotated[
     str,
     _rule(lambda v: re.match(r"^0?[0-7]{3,4}$", v), "{value!r} is not an octal mode like '0750'"),
 ]
-SshKey = Annotated[str, _rule(SSH_KEY_RE.fullmatch, "is not an OpenSSH public key line")]
+
+
+def _ssh_key(value: str) -> bool:
+    """One OpenSSH public key line whose base64 blob really holds a key of its stated type."""
+    if not SSH_KEY_RE.fullmatch(value):
+        return False
+    kind, blob = value.split()[:2]
+    try:
+        raw = base64.b64decode(blob, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    size = int.from_bytes(raw[:4], "big") if len(raw) >= 4 else 0
+    return len(raw) >= 32 and raw[4 : 4 + size].decode("ascii", "replace") == kind
+
+
+SshKey = Annotated[str, _rule(_ssh_key, "is not an OpenSSH public key line")]
+# Accounts Debian or our packages create: a human given one of these names would take it over.
+SYSTEM_ACCOUNTS = frozenset(
+    [
+        "root",
+        "daemon",
+        "bin",
+        "sys",
+        "sync",
+        "games",
+        "man",
+        "lp",
+        "mail",
+        "news",
+        "uucp",
+        "proxy",
+        "www-data",
+        "backup",
+        "list",
+        "irc",
+        "gnats",
+        "nobody",
+        "_apt",
+        "messagebus",
+        "sshd",
+        "munge",
+        "mysql",
+        "statd",
+        "_rpc",
+        "systemd-network",
+        "systemd-resolve",
+        "systemd-timesync",
+        "systemd-coredump",
+    ]
+)
+HostName = Annotated[
+    str,
+    _rule(
+        lambda v: _is_address(v) or re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})", v),
+        "{value!r} is not a host name or an IP address",
+    ),
+]
+NoProxyEntry = Annotated[
+    str,
+    _rule(
+        lambda v: _is_network(v) or re.fullmatch(r"\.?[A-Za-z0-9]([A-Za-z0-9.-]{0,252})", v),
+        "{value!r} is not a host, .domain, address or network for no_proxy",
+    ),
+]
 Package = Annotated[str, _rule(PACKAGE_RE.match, "{value!r} is not a Debian package name")]
 Positive = Annotated[int, Field(ge=1)]
 
@@ -110,7 +194,10 @@ class GroupSpec(Schema):
 class UserSpec(Schema):
     """A user with a fixed uid. Humans need only name, uid and ssh_keys."""
 
-    name: Name = Field(description="login name")
+    name: Annotated[
+        Name,
+        _rule(lambda v: v not in SYSTEM_ACCOUNTS, "{value!r} is a system account's name"),
+    ] = Field(description="login name (not a system account's)")
     uid: int = Field(description="fixed user id, inside `uid_range`")
     group: Name | None = Field(
         None, description="primary group (a `groups` entry); default: `default_user_group`"
@@ -192,7 +279,10 @@ class SlurmSettings(Schema):
     )
     packages: SlurmPackages = Field(default_factory=SlurmPackages, description="see below")
     memory_reserve_mib: int = Field(
-        2048, ge=0, description="RealMemory = detected memory minus this (the OS keeps it)"
+        2048,
+        ge=0,
+        le=262144,
+        description="RealMemory = detected memory minus this (the OS keeps it)",
     )
     database: Name = Field("slurm_acct_db", description="slurmdbd's MariaDB database")
     database_user: Name = Field("slurm", description="slurmdbd's MariaDB user")
@@ -247,7 +337,7 @@ class ProxySettings(Schema):
 
     port: Positive = Field(8123, le=65535, description="squid's port")
     cache_size_mib: Positive = Field(20000, description="squid's disk cache")
-    no_proxy: Strings() = Field(
+    no_proxy: Strings(NoProxyEntry) = Field(
         ("localhost", "127.0.0.1"),
         description="more no_proxy entries (the cluster's hosts and subnet are added)",
     )
@@ -259,7 +349,7 @@ class HostData(Schema):
     cluster_subnet: str = Field(
         description="the cluster's network: exports, the proxy and no_proxy are limited to it"
     )
-    cluster_head_address: str | None = Field(
+    cluster_head_address: HostName | None = Field(
         None, description="address workers use for the head; default: its inventory name"
     )
     secrets_file: str | None = Field(
@@ -496,12 +586,6 @@ def _partitions(
             )
         )
     defaults = [p.name for p in partitions if p.default]
-    empty_defaults = [p.name for p in partitions if p.default and not p.members]
-    if len(defaults) == 1 and empty_defaults and workers:
-        raise error(
-            "slurm_partitions",
-            f"default partition {empty_defaults[0]!r} has no members (inventory group)",
-        )
     if len(defaults) != 1:
         raise error(
             "slurm_partitions", f"exactly one partition needs default: True, got {defaults}"
@@ -512,6 +596,13 @@ def _partitions(
                 "inventory",
                 f"worker {worker!r} is in no partition group "
                 f"({', '.join(p.name for p in partitions)})",
+            )
+    for index, partition in enumerate(partitions):
+        if workers and not partition.members:
+            raise error(
+                f"slurm_partitions[{index}].name",
+                f"partition {partition.name!r} has no members: add inventory group "
+                f"{partition.name!r} with its workers, or remove the partition",
             )
     return tuple(partitions)
 

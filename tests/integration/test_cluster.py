@@ -232,8 +232,8 @@ def test_dry_run_after_adding_a_user_shows_exactly_that(converged, pyinfra, grou
 
 def test_dry_run_after_changing_a_partition(sandbox, converged, pyinfra, group_data_edit):
     group_data_edit(
-        'slurm_partitions = [{**p, "max_time": "7-00:00:00"} if p["name"] == "txp" else p '
-        'for p in __production["slurm_partitions"]]'
+        'slurm_partitions = [{**p, "max_time": "7-00:00:00"} '
+        'for p in __production["slurm_partitions"] if p["name"] == "txp"]'
     )
     reconfigure = (
         "Slurm controller (head) | slurmctld: scontrol reconfigure (settings it takes live changed)"

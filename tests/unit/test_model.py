@@ -554,6 +554,46 @@ BAD_HEAD_DATA = {
         _set("slurm.cluster_name", "Snake Pit"),
         "slurm.cluster_name: 'Snake Pit' is not a valid name",
     ),
+    "user named like a system account": (
+        _append_user(name="daemon", uid=2000),
+        "users[2].name: 'daemon' is a system account's name",
+    ),
+    "uid_range reaching system ids": (
+        _set("uid_range", [500, 59999]),
+        "uid_range: expected [low, high] with 1000 <= low <= high <= 59999",
+    ),
+    "ssh key type without a real key": (
+        _append_user(name="bob", uid=2000, ssh_keys=["ssh-ed25519 AAAA"]),
+        "users[2].ssh_keys[0]: is not an OpenSSH public key line",
+    ),
+    "ssh key blob of another type": (
+        _append_user(name="bob", uid=2000, ssh_keys=[GOOD_KEY.replace("ssh-ed25519", "ssh-rsa")]),
+        "users[2].ssh_keys[0]: is not an OpenSSH public key line",
+    ),
+    "no_proxy entry with a command": (
+        _set("proxy.no_proxy", ["localhost", "x$(touch /tmp/x)"]),
+        "proxy.no_proxy[1]: 'x$(touch /tmp/x)' is not a host, .domain, address or network",
+    ),
+    "head address with a space": (
+        _set("cluster_head_address", "head node"),
+        "cluster_head_address: 'head node' is not a host name or an IP address",
+    ),
+    "memory reserve of ten terabytes": (
+        _set("slurm.memory_reserve_mib", 10**7),
+        "slurm.memory_reserve_mib: must be <= 262144, got 10000000",
+    ),
+    "max_time with an injected line": (
+        _set("slurm_partitions.0.max_time", "INFINITE\nSlurmUser=root"),
+        "slurm_partitions[0].max_time: 'INFINITE\\nSlurmUser=root' is not a Slurm time limit",
+    ),
+    "base package with a shell command": (
+        _set("base_packages", ["vim;touch /tmp/x"]),
+        "base_packages[0]: 'vim;touch /tmp/x' is not a Debian package name",
+    ),
+    "partition without an inventory group": (
+        lambda data: data["slurm_partitions"].append({"name": "a100", "gpu_type": "a100"}),
+        "slurm_partitions[3].name: partition 'a100' has no members",
+    ),
     "proxy port too big": (_set("proxy.port", 70000), "proxy.port: must be <= 65535, got 70000"),
     "proxy port zero": (_set("proxy.port", 0), "proxy.port: must be >= 1, got 0"),
     "export owner not a user": (
@@ -691,7 +731,10 @@ users = [*users, {"name": "dup", "uid": 1877, "group": "snakepit"}]
 def make_repo(root: Path, all_extra: str = "", txp_text: str | None = None) -> Path:
     """A repository-like directory: group_data/ (production plus changes) and an inventory."""
     (root / "group_data").mkdir(parents=True)
-    (root / "group_data" / "all.py").write_text((GROUP_DATA / "all.py").read_text() + all_extra)
+    only_txp = '\nslurm_partitions = [p for p in slurm_partitions if p["name"] == "txp"]\n'
+    (root / "group_data" / "all.py").write_text(
+        (GROUP_DATA / "all.py").read_text() + only_txp + all_extra
+    )
     txp = (GROUP_DATA / "txp.py").read_text() if txp_text is None else txp_text
     (root / "group_data" / "txp.py").write_text(txp)
     (root / "inventory.py").write_text(TINY_INVENTORY)

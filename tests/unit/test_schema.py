@@ -185,7 +185,10 @@ def test_add_a_human_user_as_documented():
             "name": "alice",
             "uid": 2001,
             "groups": ["snakepit"],
-            "ssh_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB/I95HQM alice@laptop"],
+            "ssh_keys": [
+                "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB/I95HQM/Wr9XZkQzXfhFSpqmIiGx0fIegDNtkkoOHW "
+                "alice@laptop"
+            ],
         }
     )
     alice = _build(head=data).users[-1]

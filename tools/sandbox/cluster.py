@@ -371,6 +371,9 @@ def render_group_data(sandbox: Sandbox, subnet: str) -> dict[str, str]:
         '         "ProctrackType": "proctrack/linuxproc", "TaskPlugin": "task/none"}}\n'
         "# No NFS in this kernel: a Docker volume per export stands in for the mounts.\n"
         'storage = {**__production["storage"], "mode": "shared-volume"}\n'
+        "# The sandbox's workers are one partition; the others have no hosts here.\n"
+        f'slurm_partitions = [p for p in __production["slurm_partitions"]'
+        f' if p["name"] == {SANDBOX_PARTITION!r}]\n'
         "# A small cache for a small sandbox.\n"
         'proxy = {**__production["proxy"], "cache_size_mib": 2000}\n'
     )
