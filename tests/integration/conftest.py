@@ -17,7 +17,7 @@ SESSION_SANDBOX = "pytest"
 
 # The session sandbox is read on bare hosts first, then converged; the CUDA tests bring
 # their own sandbox.
-MODULE_ORDER = ("test_sandbox_lifecycle", "test_sandbox_facts", "test_cluster")
+MODULE_ORDER = ("test_sandbox_lifecycle", "test_sandbox_facts", "test_bad_input", "test_cluster")
 
 
 def pytest_collection_modifyitems(items):
