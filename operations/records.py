@@ -61,6 +61,8 @@ def applied(
     for command in restart if action == "restart" else reconfigure:
         yield StringCommand(command)
     content = applied_record(restart_fingerprint, full)
+    # Root only: a record may fingerprint a file that holds a secret (keyed, but still).
     yield StringCommand(
-        f"mkdir -p {RECORD_DIR} && printf %s {shlex.quote(content)} > {shlex.quote(path)}"
+        f"install -d -m 0700 {RECORD_DIR} && (umask 077 && "
+        f"printf %s {shlex.quote(content)} > {shlex.quote(path)})"
     )

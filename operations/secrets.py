@@ -11,6 +11,9 @@ from pyinfra.facts.files import File, Sha256File
 
 from snakepit.records import fingerprint
 
+# pyinfra's global arguments that make an upload go through a temporary file.
+ELEVATION_ARGUMENTS = ("_sudo", "_su_user", "_doas", "_dzdo")
+
 
 class SecretBuffer(io.BytesIO):
     """In-memory upload source whose every printable form hides the content."""
@@ -66,6 +69,19 @@ def secret_file(path: str, content: SecretBytes, user: str, group: str, mode: st
     if not isinstance(content, SecretBytes):
         raise TypeError("secret_file takes its content as SecretBytes, never plain bytes")
     label = content.label
+    arguments = host.current_op_global_arguments or {}
+    if any(arguments.get(key) for key in ELEVATION_ARGUMENTS):
+        # pyinfra uploads through sudo/su/doas/dzdo by way of a temporary file that the
+        # connecting user creates with its own umask (readable by others): never a secret.
+        yield StringCommand(
+            "echo "
+            + shlex.quote(
+                f"{label}: refusing to upload a secret through sudo/su (pyinfra stages it in "
+                "a world-readable temporary file); connect as root (ssh_user=root)"
+            )
+            + " >&2; exit 1"
+        )
+        return
     current = host.get_fact(Sha256File, path=path)
     info = host.get_fact(File, path=path)
     wanted = fingerprint(content.reveal())
@@ -89,4 +105,4 @@ def secret_file(path: str, content: SecretBytes, user: str, group: str, mode: st
     if wrong_mode:
         yield StringCommand(f"chmod {shlex.quote(mode)} {quoted}")
     if not (wrong_owner or wrong_mode):
-        host.noop(f"{label} at {path} matches (sha256 {wanted[:16]}…)")
+        host.noop(f"{label} at {path} is up to date")

@@ -9,6 +9,7 @@ or reconfigure succeeded) and compares the wanted fingerprints against it.
 from __future__ import annotations
 
 import hashlib
+import hmac
 
 # How a preview names each action (the operation's name).
 ACTION_TEXT = {
@@ -21,6 +22,13 @@ ACTION_TEXT = {
 def fingerprint(content: str | bytes) -> str:
     """SHA-256 hex digest of a text or bytes: what records and secret files compare."""
     return hashlib.sha256(content.encode() if isinstance(content, str) else content).hexdigest()
+
+
+def keyed_fingerprint(key: bytes, content: str | bytes) -> str:
+    """HMAC-SHA256 of ``content`` under a secret ``key``: a record of a file that holds a
+    secret cannot be checked offline against guesses of that secret."""
+    data = content.encode() if isinstance(content, str) else content
+    return hmac.new(key, data, hashlib.sha256).hexdigest()
 
 
 def applied_record(restart_fp: str, full_fp: str) -> str:

@@ -57,6 +57,12 @@ class Secrets:
     path: str = ""
 
     @property
+    def record_key(self) -> bytes:
+        """The key of the records' fingerprints of secret-bearing files (never stored)."""
+        material = b"snakepit-records\0" + self.munge_key + self.slurmdbd_db_password.encode()
+        return hashlib.sha256(material).digest()
+
+    @property
     def munge_key_sha256(self) -> str:
         return hashlib.sha256(self.munge_key).hexdigest()
 

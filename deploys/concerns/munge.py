@@ -8,6 +8,7 @@ from pyinfra.facts.files import Sha256File
 
 from deploys.daemon import Apply, ConfigFile, daemon
 from operations.secrets import SecretBytes
+from snakepit.records import keyed_fingerprint
 from snakepit.secrets import Secrets
 
 KEY_PATH = "/etc/munge/munge.key"
@@ -29,5 +30,8 @@ def munge(secrets: Secrets) -> None:
         "munge",
         packages=["munge"],
         config=[key],
-        apply=Apply(restart_fingerprint=wanted, restart=["systemctl restart munge"]),
+        apply=Apply(
+            restart_fingerprint=keyed_fingerprint(secrets.record_key, secrets.munge_key),
+            restart=["systemctl restart munge"],
+        ),
     )

@@ -18,7 +18,7 @@ from operations.records import applied
 from operations.secrets import SecretBytes, secret_file
 from snakepit import slurm
 from snakepit.model import Cluster
-from snakepit.records import fingerprint
+from snakepit.records import fingerprint, keyed_fingerprint
 from snakepit.secrets import Secrets
 
 MARIADB_CONF_PATH = "/etc/mysql/mariadb.conf.d/60-snakepit.cnf"
@@ -73,7 +73,7 @@ def slurmdbd(cluster: Cluster, secrets: Secrets) -> None:
     applied(
         name="Create slurmdbd's database and user",
         record="slurmdbd-database",
-        restart_fingerprint=fingerprint(sql),
+        restart_fingerprint=keyed_fingerprint(secrets.record_key, sql),
         restart=[f"mariadb --batch < {shlex.quote(sql_path)}"],
     )
 
@@ -93,7 +93,9 @@ def slurmdbd(cluster: Cluster, secrets: Secrets) -> None:
                 mode="0600",
             )
         ],
-        apply=Apply(fingerprint(conf), restart=["systemctl restart slurmdbd"]),
+        apply=Apply(
+            keyed_fingerprint(secrets.record_key, conf), restart=["systemctl restart slurmdbd"]
+        ),
     )
 
 

@@ -42,6 +42,9 @@ A case holds:
     the case, so no case touches the network.
 ``host`` (optional)
     The host's name, ``"testhost"`` by default.
+``global_arguments`` (optional)
+    pyinfra's global arguments of the operation (``{"_sudo": true}``), as the host sees them
+    in ``host.current_op_global_arguments``.
 ``executing`` (optional)
     ``true`` runs the operation as pyinfra does while executing (``state.is_executing``);
     by default it runs as while planning, with change detection on.
@@ -92,6 +95,7 @@ CASE_KEYS = frozenset(
         "downloads",
         "host",
         "executing",
+        "global_arguments",
     }
 )
 PYINFRA_FACTS = "pyinfra.facts."
@@ -271,6 +275,7 @@ def run_case(case: dict[str, Any], case_dir: Path) -> dict[str, Any]:
             value.cache_clear()
     state = FakeState(executing=case.get("executing", False))
     host = FakeHost(case.get("host", "testhost"), case.get("facts", {}), state, case_dir)
+    host.current_op_global_arguments = case.get("global_arguments")
     args = parse_value(case.get("args", []), case_dir)
     kwargs = parse_value(case.get("kwargs", {}), case_dir)
     yielded = []
