@@ -57,15 +57,42 @@ def cluster_data(host) -> dict:
 
 
 def _source_of(error: DataError, inventory) -> str | None:
-    """Which group data file sets the field (the last one pyinfra would apply)."""
+    """The file the wrong value most likely comes from.
+
+    An inventory problem is the inventory file's. A data field is the group data file that
+    assigns its top-level key last (as pyinfra applies them), unless that assignment does
+    not mention the field's own name while an earlier one does: an override that spreads the
+    production value (``{**__production["slurm"], ...}``) is not where a production typo is.
+    """
+    if error.field_path.split(".")[0] == "inventory":
+        return _inventory_file()
     key = error.field_path.split(".")[0].split("[")[0]
+    parts = [p for p in error.field_path.replace("[", ".[").split(".") if p and p[0] != "["]
+    leaf = parts[-1] if len(parts) > 1 else None
     hosts = [h for h in inventory if h.name == error.host] or list(inventory)
     groups = [g for g in hosts[0].groups if g not in ROLES] + list(ROLES) + ["all"]
-    for directory in reversed(_group_data_dirs(inventory)):
-        for group in groups:
-            path = directory / f"{group}.py"
-            if path.exists() and key in _assigned_names(path):
-                return _display(path)
+    candidates = [
+        directory / f"{group}.py"
+        for directory in reversed(_group_data_dirs(inventory))
+        for group in groups
+        if (directory / f"{group}.py").exists() and key in _assignments(directory / f"{group}.py")
+    ]
+    if not candidates:
+        return None
+    for path in candidates:
+        if (
+            leaf is None
+            or f"'{leaf}'" in _assignments(path)[key]
+            or (f'"{leaf}"' in _assignments(path)[key])
+        ):
+            return _display(path)
+    return _display(candidates[0])
+
+
+def _inventory_file() -> str | None:
+    inventory = next((a for a in sys.argv[1:] if not a.startswith("-")), None)
+    if inventory and inventory.endswith(".py"):
+        return _display(Path(inventory).resolve())
     return None
 
 
@@ -80,15 +107,18 @@ def _group_data_dirs(inventory) -> list[Path]:
 
 
 @cache
-def _assigned_names(path: Path) -> frozenset[str]:
-    tree = ast.parse(path.read_text(), str(path))
-    return frozenset(
-        target.id
-        for node in tree.body
-        if isinstance(node, ast.Assign | ast.AnnAssign)
-        for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
-        if isinstance(target, ast.Name)
-    )
+def _assignments(path: Path) -> dict[str, str]:
+    """Each top-level name a group data file assigns, with the source of its last assignment."""
+    text = path.read_text()
+    tree = ast.parse(text, str(path))
+    found: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Name):
+                    found[target.id] = ast.get_source_segment(text, node) or ""
+    return found
 
 
 def _display(path: Path) -> str:

@@ -564,8 +564,8 @@ def _partitions(
         members = tuple(inventory_groups.get(name, ()))
         for member in members:
             if member not in workers:
-                raise error(
-                    f"{where}.name",
+                raise DataError(
+                    "inventory",
                     f"unknown partition member {member!r}: inventory group {name!r} lists it "
                     "but it is not in slurm_worker",
                 )

@@ -686,8 +686,7 @@ def test_unknown_partition_member():
     groups = inventory_groups()
     groups["g2080"].append("mlchead")
     error = error_of(groups=groups)
-    assert str(error).startswith("host mlchead: slurm_partitions[1].name: ")
-    assert "unknown partition member 'mlchead'" in str(error)
+    assert str(error).startswith("inventory: unknown partition member 'mlchead'")
     assert "inventory group 'g2080' lists it but it is not in slurm_worker" in str(error)
 
 
@@ -798,3 +797,33 @@ def test_inventory_needs_exactly_one_head(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["pytest"])
     with pytest.raises(DataError, match="needs exactly one host in group slurm_head, found 2"):
         cluster_from_inventory(load_inventory(two_heads, tmp_path))
+
+
+def test_a_production_value_spread_by_an_override_is_blamed_on_production(tmp_path, monkeypatch):
+    # The sandbox spreads production's slurm into its own: a bad production value is
+    # production's, not the override's.
+    make_repo(tmp_path, all_extra='slurm = {**slurm, "memory_reserve_mib": -1}\n')
+    sandbox = tmp_path / ".sandbox"
+    (sandbox / "group_data").mkdir(parents=True)
+    (sandbox / "group_data" / "all.py").write_text(
+        "import runpy\n"
+        "__production = runpy.run_path('group_data/all.py')\n"
+        'slurm = {**__production["slurm"], "config": {"TaskPlugin": "task/none"}}\n'
+    )
+    inventory_file = sandbox / "inventory.py"
+    inventory_file.write_text(TINY_INVENTORY)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["pyinfra", str(inventory_file), "deploys/site.py"])
+    with pytest.raises(DataError) as raised:
+        cluster_from_inventory(load_inventory(inventory_file, tmp_path))
+    assert str(raised.value).startswith("group_data/all.py: host h: slurm.memory_reserve_mib:")
+
+
+def test_an_inventory_problem_is_blamed_on_the_inventory(tmp_path, monkeypatch):
+    inventory_file = make_repo(tmp_path)
+    inventory_file.write_text(TINY_INVENTORY + "txp = [*txp, ('h', {})]\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["pyinfra", str(inventory_file), "deploys/site.py"])
+    with pytest.raises(DataError) as raised:
+        cluster_from_inventory(load_inventory(inventory_file, tmp_path))
+    assert str(raised.value).startswith("inventory.py: inventory: unknown partition member 'h'")
