@@ -19,7 +19,7 @@ from snakepit.cuda.manifest import dump_source_file, load_manifest
 from snakepit.secrets import generate, load_secrets
 from tests.integration.pyinfra_run import REPO_ROOT, run_pyinfra
 from tools.sandbox import slurm_checks as checks
-from tools.sandbox.stubrepo import TARGET, StubRepo
+from tools.sandbox.stubrepo import STUB_GPU_TYPE, TARGET, StubRepo
 
 SITE = "deploys/site.py"
 
@@ -161,9 +161,18 @@ def test_workers_use_the_heads_caching_proxy(sandbox, converged):
 # -- b. GPU scheduling without GPUs ----------------------------------------------------------
 
 
+def node_gres(sandbox, node: str) -> str:
+    out = checks.head_shell(sandbox, f"scontrol show node -o {node}")
+    return next(word for word in out.split() if word.startswith("Gres="))
+
+
 def test_gres_gpu_jobs_get_distinct_devices_and_a_third_waits(sandbox, converged):
+    # The GRES type is the model as Slurm names it; no driver here, so the declared one.
+    assert node_gres(sandbox, "worker1") == f"Gres=gpu:{STUB_GPU_TYPE}:2"
     out = checks.head_shell(
-        sandbox, "srun -w worker1 --gres=gpu:1 sh -c 'echo $CUDA_VISIBLE_DEVICES'", user="slurm"
+        sandbox,
+        f"srun -w worker1 --gres=gpu:{STUB_GPU_TYPE}:1 sh -c 'echo $CUDA_VISIBLE_DEVICES'",
+        user="slurm",
     )
     assert out.strip() == "0"
     submit = (
@@ -232,8 +241,9 @@ def test_dry_run_after_adding_a_user_shows_exactly_that(converged, pyinfra, grou
 
 def test_dry_run_after_changing_a_partition(sandbox, converged, pyinfra, group_data_edit):
     group_data_edit(
+        # the sandbox's own partitions (their GPU model is the stub driver's)
         'slurm_partitions = [{**p, "max_time": "7-00:00:00"} if p["name"] == "txp" else p '
-        'for p in __production["slurm_partitions"]]'
+        "for p in slurm_partitions]"
     )
     reconfigure = (
         "Slurm controller (head) | slurmctld: scontrol reconfigure (settings it takes live changed)"
@@ -468,6 +478,8 @@ def test_workers_install_their_cuda_manifest_before_slurmd(sandbox, converged, t
                 assert smi["facts.nvidia.NvidiaSmi"][worker]["gpu_count"] == 2
             assert changed_ops(run_pyinfra(sandbox.inventory_path, SITE, "-y").json) == {}
             checks.wait_for_idle_nodes(sandbox, count=2)
+            # The stub's model is the sandbox partition's: the same Gres, now from nvidia-smi.
+            assert node_gres(sandbox, "worker2") == f"Gres=gpu:{STUB_GPU_TYPE}:2"
             out = checks.head_shell(
                 sandbox,
                 "srun -w worker2 --gres=gpu:2 sh -c 'echo $CUDA_VISIBLE_DEVICES'",
