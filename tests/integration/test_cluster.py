@@ -424,7 +424,7 @@ def test_worker_killed_mid_converge_then_rerun_converges(sandbox, converged):
 # -- the CUDA manifest is part of the worker deploy -------------------------------------------
 
 
-def test_workers_install_their_cuda_manifest_before_slurmd(sandbox, converged, tmp_path):
+def test_workers_install_their_cuda_manifest_before_slurmd(sandbox, converged, pyinfra, tmp_path):
     network = sandbox.client.networks.get(sandbox.network_name)
     gateway = network.attrs["IPAM"]["Config"][0]["Gateway"]
     override = sandbox.group_data_dir / "slurm_worker.py"
@@ -486,6 +486,22 @@ def test_workers_install_their_cuda_manifest_before_slurmd(sandbox, converged, t
                 user="slurm",
             )
             assert out.strip() == "0,1"
+            # Now that a driver names the model, a partition declaring another is refused.
+            all_py = sandbox.group_data_dir / "all.py"
+            original = all_py.read_text()
+            all_py.write_text(
+                original + '\nslurm_partitions = [{**p, "gpu_type": "nvidia_titan_xp"} '
+                'if p["name"] == "txp" else p for p in slurm_partitions]\n'
+            )
+            try:
+                err = _refused(pyinfra, sandbox)
+            finally:
+                all_py.write_text(original)
+            for worker in ("worker1", "worker2"):
+                assert (
+                    f"{worker}: nvidia-smi found GPU model geforce_rtx_2080_ti "
+                    "('GeForce RTX 2080 Ti') but partition txp declares gpu_type nvidia_titan_xp"
+                ) in err
         finally:
             override.unlink()
 
