@@ -75,11 +75,13 @@ slurm = {
     },
 }
 
-# One partition per GPU model; members are the inventory group of the same name.
+# One partition per GPU model; members are the inventory group of the same name. gpu_type is
+# the model as Slurm's NVML plugin names it (users submit --gres=gpu:nvidia_titan_xp:2); a
+# node whose nvidia-smi reports another model is refused.
 slurm_partitions = [
-    {"name": "txp", "gpu_type": "titanxp", "default": True, "max_time": "INFINITE"},
-    {"name": "g2080", "gpu_type": "rtx2080ti", "max_time": "INFINITE"},
-    {"name": "q6000", "gpu_type": "quadro6000", "max_time": "INFINITE"},
+    {"name": "txp", "gpu_type": "nvidia_titan_xp", "default": True, "max_time": "INFINITE"},
+    {"name": "g2080", "gpu_type": "nvidia_geforce_rtx_2080_ti", "max_time": "INFINITE"},
+    {"name": "q6000", "gpu_type": "quadro_rtx_6000", "max_time": "INFINITE"},
 ]
 
 # Shared storage: the head exports, the workers mount (nfs). Paths, owners and modes are the

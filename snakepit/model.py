@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, model_validator
+from pydantic import AfterValidator, BeforeValidator, PlainValidator, model_validator
 
 from snakepit import slurm_settings
 from snakepit.debian import PACKAGE_RE, check_version
@@ -29,6 +29,9 @@ __all__ = ["ROLES", "Cluster", "DataError", "HostData", "build_cluster"]
 
 NAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 HOSTNAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]{0,62}$")
+# What Slurm's NVML plugin makes of a product name (snakepit.slurm.gres_type): lower case, no
+# spaces; ':', ',' and '=' would break slurm.conf's Gres= syntax. NVML names fit 96 bytes.
+GRES_TYPE_RE = re.compile(r"^[a-z0-9_][a-z0-9_.+-]{0,94}$")
 # One public key, one line: "<type> <base64> [comment]" (no options, no second line).
 SSH_KEY_RE = re.compile(
     r"(ssh-(ed25519|rsa)|ecdsa-sha2-nistp\d+|sk-[a-z0-9@.-]+) [A-Za-z0-9+/]+={0,3}( [^\n\r]*)?"
@@ -177,6 +180,25 @@ Package = Annotated[str, _rule(PACKAGE_RE.match, "{value!r} is not a Debian pack
 Positive = Annotated[int, Field(ge=1)]
 
 
+def _gres_types(value: Any) -> tuple[str, ...]:
+    values = (value,) if isinstance(value, str) else value
+    if not isinstance(values, list | tuple) or not values:
+        raise ValueError(f"expected a GRES type or a non-empty list of them, got {value!r}")
+    for item in values:
+        if not isinstance(item, str) or not GRES_TYPE_RE.match(item):
+            raise ValueError(
+                f"{item!r} is not a GRES type as Slurm names GPU models "
+                "(lower case, spaces as _: 'nvidia_titan_xp')"
+            )
+    if len(set(values)) != len(values):
+        raise ValueError(f"a GRES type is listed twice: {list(values)}")
+    return tuple(values)
+
+
+# One GRES type, or a list of them; validated to a tuple.
+GresTypes = Annotated[str | tuple[str, ...], PlainValidator(_gres_types)]
+
+
 def Strings(item: Any = NonEmpty) -> Any:
     return Annotated[tuple[item, ...], BeforeValidator(_lax_sequence)]
 
@@ -216,7 +238,11 @@ class PartitionSpec(Schema):
     """A Slurm partition: one per GPU model; its members are the inventory group of its name."""
 
     name: Name = Field(description="partition name = inventory group of its workers")
-    gpu_type: Name = Field(description="GRES type of its GPUs (`--gres=gpu:<type>:N`)")
+    gpu_type: GresTypes = Field(
+        description="its GPU model as Slurm's NVML plugin names it (nvidia-smi's product name, "
+        "lower case, spaces as `_`: `nvidia_titan_xp`; `--gres=gpu:<type>:N`); a list where "
+        "nodes have several models (without a driver, the first is assumed)"
+    )
     default: bool = Field(False, description="the default partition (exactly one)")
     max_time: str = Field(
         "INFINITE",
@@ -387,7 +413,7 @@ class Partition:
     """A partition as the cluster has it: its data and its members (the inventory group)."""
 
     name: str
-    gpu_type: str
+    gpu_types: tuple[str, ...]  # GRES types; the first is assumed where no driver answers
     default: bool
     max_time: str
     config: Mapping[str, Any]
@@ -400,7 +426,7 @@ class NodeSpec:
 
     host: str
     partition: str
-    gpu_type: str
+    gpu_types: tuple[str, ...]  # its partition's GRES types
     gpu_count: int | None = None
     cpus: int | None = None
     sockets: int | None = None
@@ -578,7 +604,7 @@ def _partitions(
         partitions.append(
             Partition(
                 name=name,
-                gpu_type=partition.gpu_type,
+                gpu_types=partition.gpu_type,
                 default=partition.default,
                 max_time=partition.max_time,
                 config=dict(partition.config),
@@ -637,7 +663,7 @@ def _node(host: str, raw: Mapping[str, Any], partitions: tuple[Partition, ...]) 
     return NodeSpec(
         host=host,
         partition=partition.name,
-        gpu_type=partition.gpu_type,
+        gpu_types=partition.gpu_types,
         gpu_count=declared.gpus,
         cpus=declared.cpus,
         sockets=declared.sockets,

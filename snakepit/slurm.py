@@ -18,6 +18,19 @@ from snakepit.parsers.nvidia_smi import NvidiaSmiReport
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 
 
+def gres_type(product_name: str) -> str:
+    """The GRES type Slurm's NVML plugin gives a GPU model: nvidia-smi's product name with
+    ASCII letters in lower case and each space as ``_``; nothing else changes ('-' stays).
+
+    Slurm's ``gpu_common_underscorify_tolower`` (src/plugins/gpu/common/gpu_common.c, the
+    same in 22.05 and later): "NVIDIA TITAN Xp" -> "nvidia_titan_xp",
+    "NVIDIA A100-SXM4-80GB" -> "nvidia_a100-sxm4-80gb".
+    """
+    return "".join(
+        "_" if ch == " " else ch.lower() if "A" <= ch <= "Z" else ch for ch in product_name
+    )
+
+
 @dataclass(frozen=True)
 class DetectedNode:
     """What the facts say about one worker."""
@@ -27,16 +40,39 @@ class DetectedNode:
     gpu_devices: tuple[str, ...]  # character devices matching the node's device glob
 
     @property
+    def driver_answers(self) -> bool:
+        return self.nvidia.state == "ok"
+
+    @property
     def gpu_count(self) -> int:
-        if self.nvidia.state == "ok":
+        if self.driver_answers:
             return self.nvidia.gpu_count
         return len(self.gpu_devices)
 
     @property
-    def gpu_files(self) -> tuple[str, ...]:
-        if self.nvidia.state == "ok":
-            return tuple(f"/dev/nvidia{gpu.index}" for gpu in self.nvidia.gpus)
-        return self.gpu_devices
+    def gpus(self) -> tuple[tuple[str | None, str], ...]:
+        """(GRES type, device file) per GPU in nvidia-smi's index order. The device file
+        follows the minor number, as Slurm's NVML plugin does (it need not follow the
+        index); without a driver: the device files found, of no known type."""
+        if self.driver_answers:
+            return tuple(
+                (gres_type(gpu.name), f"/dev/nvidia{gpu.index if gpu.minor is None else gpu.minor}")
+                for gpu in self.nvidia.gpus
+            )
+        return tuple((None, path) for path in self.gpu_devices)
+
+
+@dataclass(frozen=True)
+class Gres:
+    """One GPU model of a node: its GRES type, how many, and their device files."""
+
+    type: str
+    count: int
+    files: str  # compressed: /dev/nvidia[0-3]
+
+    @property
+    def spec(self) -> str:
+        return f"gpu:{self.type}:{self.count}"
 
 
 @dataclass(frozen=True)
@@ -49,9 +85,11 @@ class NodeLine:
     cores_per_socket: int
     threads_per_core: int
     real_memory: int
-    gpu_type: str
-    gpus: int
-    gpu_files: str
+    gres: tuple[Gres, ...]  # one per GPU model; empty without GPUs
+
+    @property
+    def gpus(self) -> int:
+        return sum(g.count for g in self.gres)
 
     @property
     def line(self) -> str:
@@ -60,20 +98,46 @@ class NodeLine:
             f"SocketsPerBoard={self.sockets_per_board} CoresPerSocket={self.cores_per_socket} "
             f"ThreadsPerCore={self.threads_per_core} RealMemory={self.real_memory}"
         )
-        if self.gpus:
-            text += f" Gres=gpu:{self.gpu_type}:{self.gpus}"
+        if self.gres:
+            text += " Gres=" + ",".join(g.spec for g in self.gres)
         return text + " State=UNKNOWN"
 
 
 class HardwareMismatch(ValueError):
-    """Nodes would declare more than their hardware has; one line per problem."""
+    """Nodes would declare more (or other) than their hardware has; one line per problem."""
 
     def __init__(self, problems: Sequence[str]):
         self.problems = tuple(problems)
         super().__init__(
-            "node declarations exceed detected hardware (slurmctld would drain them):\n"
-            + "\n".join(f"  {p}" for p in problems)
+            "node declarations exceed or contradict detected hardware (slurmctld would drain "
+            "them):\n" + "\n".join(f"  {p}" for p in problems)
         )
+
+
+def _model_problem(spec: NodeSpec, detected: DetectedNode) -> str | None:
+    """A node whose driver reports a GPU model its partition does not declare, naming both."""
+    found = {gres_type(gpu.name): gpu.name for gpu in detected.nvidia.gpus}
+    foreign = {t: name for t, name in found.items() if t not in spec.gpu_types}
+    if not detected.driver_answers or not foreign:
+        return None
+    models = ", ".join(f"{t} ({name!r})" for t, name in foreign.items())
+    return (
+        f"{spec.host}: nvidia-smi found GPU model {models} but partition {spec.partition} "
+        f"declares gpu_type {', '.join(spec.gpu_types)} (slurm_partitions' gpu_type)"
+    )
+
+
+def _gres(spec: NodeSpec, gpus: Sequence[tuple[str | None, str]]) -> tuple[Gres, ...]:
+    """One entry per GPU model, in the partition's order; untyped GPUs (no driver) are
+    taken to be its first model."""
+    files: dict[str, list[str]] = {}
+    for found, path in gpus:
+        files.setdefault(found or spec.gpu_types[0], []).append(path)
+    order = {t: i for i, t in enumerate(spec.gpu_types)}
+    return tuple(
+        Gres(t, len(paths), compress_devices(paths))
+        for t, paths in sorted(files.items(), key=lambda item: order.get(item[0], len(order)))
+    )
 
 
 def plan_node(
@@ -94,7 +158,7 @@ def plan_node(
         if declared is not None and declared > found:
             how = (
                 f"nvidia-smi ({detected.nvidia.state})"
-                if key == "gpus" and detected.nvidia.state == "ok"
+                if key == "gpus" and detected.driver_answers
                 else "device files"
                 if key == "gpus"
                 else f"facts ({hw.source})"
@@ -104,9 +168,11 @@ def plan_node(
                 f"(node.{key} in the data of partition {spec.partition})"
             )
         values[key] = found if declared is None else declared
+    model_problem = _model_problem(spec, detected)
+    if model_problem:
+        problems.append(model_problem)
     boards = max(hw.boards, 1)
     sockets = values["sockets"]
-    gpu_files = detected.gpu_files[: values["gpus"]]
     line = NodeLine(
         name=spec.host,
         partition=spec.partition,
@@ -116,9 +182,7 @@ def plan_node(
         cores_per_socket=values["cores_per_socket"],
         threads_per_core=values["threads_per_core"],
         real_memory=max(hw.real_memory_mib - reserve_mib, 1),
-        gpu_type=spec.gpu_type,
-        gpus=values["gpus"],
-        gpu_files=compress_devices(gpu_files),
+        gres=_gres(spec, detected.gpus[: values["gpus"]]),
     )
     return line, problems
 

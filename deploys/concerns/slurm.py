@@ -166,7 +166,7 @@ def slurmd(cluster: Cluster) -> None:
         globals_only,
         "nodes=" + ",".join(sorted(cluster.workers)),
         line.line,
-        f"gres={line.gpu_type}:{line.gpu_files}",
+        "gres=" + ",".join(f"{gres.type}:{gres.files}" for gres in line.gres),
         defaults,
         SLURMD_DROPIN,
         restart_keys=cluster.slurm.restart_keys,

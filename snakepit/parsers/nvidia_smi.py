@@ -10,7 +10,8 @@ Decisions worth knowing:
 * ``Gpu.index`` is nvidia-smi's enumeration index. In XML it is the position of the
   ``<gpu>`` element: ``nvidia-smi -q`` prints GPUs in index order, while ``minor_number``
   is the ``/dev/nvidiaN`` number and differs from the index on real machines (Azure K80:
-  minor numbers 1, 2, 3, 0). Tables, ``-L`` lists and CSV ``index`` columns print it.
+  minor numbers 1, 2, 3, 0). Tables, ``-L`` lists and CSV ``index`` columns print the
+  index; only XML has ``Gpu.minor`` (None elsewhere, and where it prints N/A: Windows).
 * Names are kept as printed. The human table truncates long names
   (``"GeForce GTX 108..."``), so prefer XML or CSV when the full name matters.
 * ``memory_total_mib`` is the framebuffer total as printed; DTD v5 (2015) prints it in
@@ -71,6 +72,7 @@ class Gpu:
     pci_bus_id: str | None
     memory_total_mib: int | None
     mig_mode: str | None
+    minor: int | None = None  # the N of /dev/nvidiaN (XML only); Slurm's NVML plugin uses it
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -158,6 +160,7 @@ def _gpu_from_xml(index: int, element: Element) -> Gpu:
         pci_bus_id=_child_text(element, "pci/pci_bus_id") or _value(element.get("id")),
         memory_total_mib=_leading_int(memory),
         mig_mode=_child_text(element, "mig_mode/current_mig"),
+        minor=_leading_int(_child_text(element, "minor_number")),
     )
 
 

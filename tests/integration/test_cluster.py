@@ -19,7 +19,7 @@ from snakepit.cuda.manifest import dump_source_file, load_manifest
 from snakepit.secrets import generate, load_secrets
 from tests.integration.pyinfra_run import REPO_ROOT, run_pyinfra
 from tools.sandbox import slurm_checks as checks
-from tools.sandbox.stubrepo import TARGET, StubRepo
+from tools.sandbox.stubrepo import STUB_GPU_TYPE, TARGET, StubRepo
 
 SITE = "deploys/site.py"
 
@@ -161,9 +161,18 @@ def test_workers_use_the_heads_caching_proxy(sandbox, converged):
 # -- b. GPU scheduling without GPUs ----------------------------------------------------------
 
 
+def node_gres(sandbox, node: str) -> str:
+    out = checks.head_shell(sandbox, f"scontrol show node -o {node}")
+    return next(word for word in out.split() if word.startswith("Gres="))
+
+
 def test_gres_gpu_jobs_get_distinct_devices_and_a_third_waits(sandbox, converged):
+    # The GRES type is the model as Slurm names it; no driver here, so the declared one.
+    assert node_gres(sandbox, "worker1") == f"Gres=gpu:{STUB_GPU_TYPE}:2"
     out = checks.head_shell(
-        sandbox, "srun -w worker1 --gres=gpu:1 sh -c 'echo $CUDA_VISIBLE_DEVICES'", user="slurm"
+        sandbox,
+        f"srun -w worker1 --gres=gpu:{STUB_GPU_TYPE}:1 sh -c 'echo $CUDA_VISIBLE_DEVICES'",
+        user="slurm",
     )
     assert out.strip() == "0"
     submit = (
@@ -232,8 +241,8 @@ def test_dry_run_after_adding_a_user_shows_exactly_that(converged, pyinfra, grou
 
 def test_dry_run_after_changing_a_partition(sandbox, converged, pyinfra, group_data_edit):
     group_data_edit(
-        'slurm_partitions = [{**p, "max_time": "7-00:00:00"} '
-        'for p in __production["slurm_partitions"] if p["name"] == "txp"]'
+        # the sandbox's own partitions (their GPU model is the stub driver's)
+        'slurm_partitions = [{**p, "max_time": "7-00:00:00"} for p in slurm_partitions]'
     )
     reconfigure = (
         "Slurm controller (head) | slurmctld: scontrol reconfigure (settings it takes live changed)"
@@ -414,7 +423,7 @@ def test_worker_killed_mid_converge_then_rerun_converges(sandbox, converged):
 # -- the CUDA manifest is part of the worker deploy -------------------------------------------
 
 
-def test_workers_install_their_cuda_manifest_before_slurmd(sandbox, converged, tmp_path):
+def test_workers_install_their_cuda_manifest_before_slurmd(sandbox, converged, pyinfra, tmp_path):
     network = sandbox.client.networks.get(sandbox.network_name)
     gateway = network.attrs["IPAM"]["Config"][0]["Gateway"]
     override = sandbox.group_data_dir / "slurm_worker.py"
@@ -468,12 +477,30 @@ def test_workers_install_their_cuda_manifest_before_slurmd(sandbox, converged, t
                 assert smi["facts.nvidia.NvidiaSmi"][worker]["gpu_count"] == 2
             assert changed_ops(run_pyinfra(sandbox.inventory_path, SITE, "-y").json) == {}
             checks.wait_for_idle_nodes(sandbox, count=2)
+            # The stub's model is the sandbox partition's: the same Gres, now from nvidia-smi.
+            assert node_gres(sandbox, "worker2") == f"Gres=gpu:{STUB_GPU_TYPE}:2"
             out = checks.head_shell(
                 sandbox,
                 "srun -w worker2 --gres=gpu:2 sh -c 'echo $CUDA_VISIBLE_DEVICES'",
                 user="slurm",
             )
             assert out.strip() == "0,1"
+            # Now that a driver names the model, a partition declaring another is refused.
+            all_py = sandbox.group_data_dir / "all.py"
+            original = all_py.read_text()
+            all_py.write_text(
+                original + '\nslurm_partitions = [{**p, "gpu_type": "nvidia_titan_xp"} '
+                'if p["name"] == "txp" else p for p in slurm_partitions]\n'
+            )
+            try:
+                err = _refused(pyinfra, sandbox)
+            finally:
+                all_py.write_text(original)
+            for worker in ("worker1", "worker2"):
+                assert (
+                    f"{worker}: nvidia-smi found GPU model geforce_rtx_2080_ti "
+                    "('GeForce RTX 2080 Ti') but partition txp declares gpu_type nvidia_titan_xp"
+                ) in err
         finally:
             override.unlink()
 

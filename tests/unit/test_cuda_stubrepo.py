@@ -19,7 +19,15 @@ from snakepit.cuda.openpgp import (
 )
 from snakepit.parsers.dpkg import parse_dpkg_list
 from snakepit.parsers.nvidia_smi import parse_xml
-from tools.sandbox.stubrepo import INITIAL, NEWER, RELEASES, StubRepo, release_packages
+from snakepit.slurm import gres_type
+from tools.sandbox.stubrepo import (
+    INITIAL,
+    NEWER,
+    RELEASES,
+    STUB_GPU_TYPE,
+    StubRepo,
+    release_packages,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE_VENDOR = (
@@ -68,6 +76,8 @@ def test_every_stub_says_so_and_nvidia_smi_prints_a_real_document():
     report = parse_xml(files["usr/share/nvidia-utils-495-stub/nvidia-smi-q-x.xml"])
     assert report.driver_version == "495.29.05" and report.cuda_version == "11.5"
     assert [gpu.name for gpu in report.gpus] == ["GeForce RTX 2080 Ti"] * 2
+    # The sandbox's partition declares this model, so the stub driver's GPUs match it.
+    assert {gres_type(gpu.name) for gpu in report.gpus} == {STUB_GPU_TYPE}
 
 
 def test_built_repository_is_indexed_and_signed(stub, tmp_path):

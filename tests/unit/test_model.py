@@ -118,10 +118,11 @@ def test_production_partitions(production):
     assert by_name["txp"].members == ("mlc0", "mlc1", "mlc2", "mlc3")
     assert by_name["g2080"].members == ("mlc4", "mlc5")
     assert by_name["q6000"].members == ("mlc6",)
-    assert {p.name: p.gpu_type for p in production.partitions} == {
-        "txp": "titanxp",
-        "g2080": "rtx2080ti",
-        "q6000": "quadro6000",
+    # The Puppet cluster's GRES types (Slurm's NVML names), which its users submit.
+    assert {p.name: p.gpu_types for p in production.partitions} == {
+        "txp": ("nvidia_titan_xp",),
+        "g2080": ("nvidia_geforce_rtx_2080_ti",),
+        "q6000": ("quadro_rtx_6000",),
     }
     assert {p.max_time for p in production.partitions} == {"INFINITE"}
 
@@ -129,16 +130,16 @@ def test_production_partitions(production):
 @pytest.mark.parametrize(
     ("host", "partition", "gpu_type", "cpus", "cores"),
     [
-        ("mlc0", "txp", "titanxp", 48, 12),
-        ("mlc3", "txp", "titanxp", 48, 12),
-        ("mlc4", "g2080", "rtx2080ti", 56, 14),
-        ("mlc5", "g2080", "rtx2080ti", 56, 14),
-        ("mlc6", "q6000", "quadro6000", 56, 14),
+        ("mlc0", "txp", "nvidia_titan_xp", 48, 12),
+        ("mlc3", "txp", "nvidia_titan_xp", 48, 12),
+        ("mlc4", "g2080", "nvidia_geforce_rtx_2080_ti", 56, 14),
+        ("mlc5", "g2080", "nvidia_geforce_rtx_2080_ti", 56, 14),
+        ("mlc6", "q6000", "quadro_rtx_6000", 56, 14),
     ],
 )
 def test_production_node_declarations(production, host, partition, gpu_type, cpus, cores):
     node = production.node(host)
-    assert (node.partition, node.gpu_type) == (partition, gpu_type)
+    assert (node.partition, node.gpu_types) == (partition, (gpu_type,))
     assert (node.gpu_count, node.cpus) == (8, cpus)
     assert (node.sockets, node.cores_per_socket, node.threads_per_core) == (2, cores, 2)
     assert node.sockets * node.cores_per_socket * node.threads_per_core == node.cpus
@@ -428,6 +429,24 @@ BAD_HEAD_DATA = {
         _delete("slurm_partitions.2.gpu_type"),
         "slurm_partitions[2].gpu_type: is missing",
     ),
+    "gpu_type as nvidia-smi prints it, not as Slurm names it": (
+        _set("slurm_partitions.0.gpu_type", "NVIDIA TITAN Xp"),
+        "slurm_partitions[0].gpu_type: 'NVIDIA TITAN Xp' is not a GRES type as Slurm names GPU "
+        "models (lower case, spaces as _: 'nvidia_titan_xp')",
+    ),
+    "gpu_type list with a bad entry": (
+        _set("slurm_partitions.0.gpu_type", ["nvidia_titan_xp", "gpu:titan"]),
+        "slurm_partitions[0].gpu_type: 'gpu:titan' is not a GRES type",
+    ),
+    "empty gpu_type list": (
+        _set("slurm_partitions.0.gpu_type", []),
+        "slurm_partitions[0].gpu_type: expected a GRES type or a non-empty list of them, got []",
+    ),
+    "gpu_type listed twice": (
+        _set("slurm_partitions.0.gpu_type", ["nvidia_titan_xp", "nvidia_titan_xp"]),
+        "slurm_partitions[0].gpu_type: a GRES type is listed twice: "
+        "['nvidia_titan_xp', 'nvidia_titan_xp']",
+    ),
     # network, storage, slurm settings, proxy
     "subnet with host bits": (
         _set("cluster_subnet", "192.168.1.1/24"),
@@ -659,7 +678,7 @@ def test_node_declaration_as_a_list():
 
 
 def test_negative_gpu_count_is_rejected():
-    # A negative count would render "Gres=gpu:titanxp:-1" and slice the device list.
+    # A negative count would render "Gres=gpu:nvidia_titan_xp:-1" and slice the device list.
     error = error_of(worker_data=workers(mlc1={"node": {"gpus": -1}}))
     assert str(error).startswith("host mlc1: node.gpus:")
 

@@ -254,6 +254,32 @@ def test_xml_index_is_element_order_not_minor_number() -> None:
         (3, "0000F8D6:00:00.0", "GPU-3341aba2-f01d-2c1f-7dd4-e389779faec2"),
     ]
     assert report.cuda_version is None  # printed as "Not Found"
+    assert [g.minor for g in report.gpus] == [1, 2, 3, 0]
+
+
+# Every XML fixture's <minor_number> values in <gpu> order (None: N/A on Windows/vGPU, or
+# trimmed away). Two real multi-GPU captures have minors that differ from their indexes.
+XML_MINORS = {
+    "xml-tesla-k80-x4-azure-driver-430.26.xml": [1, 2, 3, 0],
+    "xml-rtx-a5000-x2-driver-590.44.01.xml": [1, 0],
+    "xml-a100-sxm4-80gb-mig-driver-535.54.03-gpu0-of-4.xml": [1],  # one GPU kept of four
+    "xml-gtx1070-driver-384.66-gpu2-of-6.xml": [0, 1],
+    "xml-rtx2070-x2-driver-590.44.01.xml": [0, 1],
+    "xml-rtx2080-x2-driver-590.44.01.xml": [0, 1],
+    "xml-rtx2080ti-x2-driver-410.73.xml": [0, 1],
+    "xml-grid-p4-1q-vgpu-windows-driver-513.46.xml": [None],
+    "xml-rtx2080-windows-wddm-driver-516.59.xml": [None],
+    "xml-rtx3080-windows-wddm-driver-536.40.xml": [None],
+    "xml-tesla-t4-windows-wddm-driver-512.78.xml": [None],
+    "xml-gtx1070ti-v10-trimmed.xml": [None],
+    "xml-tesla-m2070-fermi-x3-driver-319.37.xml": [None, None, None],  # DTD v5: no element
+}
+
+
+@pytest.mark.parametrize("name", [n for n in FIXTURE_NAMES if n.startswith("xml-")])
+def test_xml_minor_numbers(name: str) -> None:
+    report = parse_xml(read(name))
+    assert [g.minor for g in report.gpus] == XML_MINORS.get(name, [0])
 
 
 def test_xml_reports_gpu_elements_present_not_attached_gpus() -> None:
@@ -282,6 +308,7 @@ def test_xml_mig_devices_are_not_gpus_and_their_memory_is_not_the_gpus() -> None
             pci_bus_id="00000000:00:04.0",
             memory_total_mib=40960,
             mig_mode="Enabled",
+            minor=0,
         ),
     )
 
@@ -314,6 +341,7 @@ def test_xml_second_gpu_of_multi_gpu_files() -> None:
         pci_bus_id="00000000:C1:00.0",
         memory_total_mib=24564,
         mig_mode=None,
+        minor=0,
     )
     ti = parse_xml(read("xml-rtx2080ti-x2-driver-410.73.xml"))
     assert ti.gpus[1].uuid == "GPU-ef1d0068-5bfd-f1e4-7e79-ff35d71d44b8"
@@ -914,6 +942,7 @@ def test_report_to_json_is_plain_json() -> None:
                 "pci_bus_id": "00000000:00:04.0",
                 "memory_total_mib": 40960,
                 "mig_mode": "Enabled",
+                "minor": 0,
             }
         ],
         "driver_version": "510.47.03",

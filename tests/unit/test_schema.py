@@ -22,7 +22,7 @@ from snakepit.slurm import (
     restart_fingerprint,
 )
 from tests.unit.production_data import PARTITION_HOSTS, group_data
-from tests.unit.test_slurm import gpus, hardware
+from tests.unit.test_slurm import PRODUCTS, gpus, hardware
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -170,7 +170,7 @@ def _rendered(cluster) -> tuple[str, str]:
         count = node.gpu_count or 0
         detected[node.host] = DetectedNode(
             hardware(cpus=56, sockets=2, cores=14, threads=2),
-            gpus(count),
+            gpus(count, PRODUCTS[node.gpu_types[0]]),
             tuple(f"/dev/nvidia{i}" for i in range(count)),
         )
     lines = plan_nodes(cluster, detected)
@@ -204,18 +204,18 @@ def test_add_a_human_user_as_documented():
 def test_add_a_partition_with_a_new_gpu_model():
     data = group_data("all")
     data["slurm_partitions"].append(
-        {"name": "h100", "gpu_type": "nvidia_h100", "config": {"DefMemPerCPU": 8000}}
+        {"name": "h100", "gpu_type": "nvidia_h100_80gb_hbm3", "config": {"DefMemPerCPU": 8000}}
     )
     hosts = {**PARTITION_HOSTS, "h100": ["mlc7"]}
     files = {"h100": {"node": {"gpus": 4}}}
     cluster = _build(head=data, partition_files=files, hosts=hosts)
     slurm_conf, gres_conf = _rendered(cluster)
     _settings, nodes, partitions = parse_conf(slurm_conf)
-    assert " Gres=gpu:nvidia_h100:4 " in nodes["mlc7"]
+    assert " Gres=gpu:nvidia_h100_80gb_hbm3:4 " in nodes["mlc7"]
     assert partitions["h100"] == (
         "PartitionName=h100 Nodes=mlc7 Default=NO MaxTime=INFINITE DefMemPerCPU=8000 State=UP"
     )
-    assert "NodeName=mlc7 Name=gpu Type=nvidia_h100 File=/dev/nvidia[0-3]" in gres_conf
+    assert "NodeName=mlc7 Name=gpu Type=nvidia_h100_80gb_hbm3 File=/dev/nvidia[0-3]" in gres_conf
 
 
 def test_change_a_slurm_conf_setting():

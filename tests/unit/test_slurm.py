@@ -8,16 +8,28 @@ from typing import Any
 
 import pytest
 
-from snakepit.model import Cluster, NodeSpec
+from snakepit.model import Cluster, NodeSpec, PartitionSpec
 from snakepit.parsers.hardware import Hardware, parse_slurmd_c
-from snakepit.parsers.nvidia_smi import Gpu, NvidiaSmiReport, parse_output, parse_table
+from snakepit.parsers.nvidia_smi import (
+    Gpu,
+    NvidiaSmiReport,
+    gpus_from_csv,
+    parse_csv,
+    parse_list,
+    parse_output,
+    parse_table,
+    parse_xml,
+)
 from snakepit.records import applied_record, daemon_action
+from snakepit.schema import validate
 from snakepit.slurm import (
     DetectedNode,
+    Gres,
     HardwareMismatch,
     NodeLine,
     compress_devices,
     full_fingerprint,
+    gres_type,
     parse_conf,
     plan_node,
     plan_nodes,
@@ -44,12 +56,28 @@ def hardware(cpus=48, sockets=2, cores=12, threads=2, memory=257843, boards=1) -
     return Hardware(cpus, boards, sockets, cores, threads, memory, "slurmd")
 
 
+# nvidia-smi's product names of the cluster's models (and one more), by their GRES types.
+PRODUCTS = {
+    gres_type(name): name
+    for name in (
+        "NVIDIA TITAN Xp",
+        "NVIDIA GeForce RTX 2080 Ti",
+        "Quadro RTX 6000",
+        "NVIDIA H100 80GB HBM3",
+    )
+}
+
+
 def gpus(count: int, name: str = "NVIDIA TITAN Xp") -> NvidiaSmiReport:
     return NvidiaSmiReport(
         state="ok",
         gpus=tuple(Gpu(i, name, None, None, 12288, None) for i in range(count)),
         source="table",
     )
+
+
+def fixture(name: str) -> NvidiaSmiReport:
+    return parse_output((FIXTURES / "nvidia-smi" / name).read_text())
 
 
 NO_DRIVER = NvidiaSmiReport(state="no-driver", message="couldn't communicate", source="error")
@@ -60,7 +88,8 @@ def device_files(*numbers: int) -> tuple[str, ...]:
 
 
 def spec(**declared: Any) -> NodeSpec:
-    return NodeSpec(host="mlc0", partition="txp", gpu_type="titanxp", **declared)
+    declared.setdefault("gpu_types", ("nvidia_titan_xp",))
+    return NodeSpec(host="mlc0", partition="txp", **declared)
 
 
 def detected(hw: Hardware | None = None, nvidia=None, devices=()) -> DetectedNode:
@@ -74,15 +103,18 @@ def test_real_facts_of_mlc0_with_production_declaration():
     cluster = production_cluster()
     hw = parse_slurmd_c((FIXTURES / "samples" / "slurmd-C-mlc0.txt").read_text())
     table = (FIXTURES / "nvidia-smi" / "table-gtx1080ti-x8-driver-390.25.txt").read_text()
-    found = DetectedNode(hw, parse_table(table), device_files(*range(8)))
+    report = parse_table(table)
+    # The capture is of a GTX 1080 Ti host; mlc0's GPUs are TITAN Xps.
+    titans = tuple(dataclasses.replace(gpu, name="NVIDIA TITAN Xp") for gpu in report.gpus)
+    found = DetectedNode(hw, dataclasses.replace(report, gpus=titans), device_files(*range(8)))
     line, problems = plan_node(cluster.node("mlc0"), found, cluster.slurm.memory_reserve_mib)
     assert problems == []
     assert line.line == (
         "NodeName=mlc0 CPUs=48 Boards=1 SocketsPerBoard=2 CoresPerSocket=12 ThreadsPerCore=2 "
-        "RealMemory=255795 Gres=gpu:titanxp:8 State=UNKNOWN"
+        "RealMemory=255795 Gres=gpu:nvidia_titan_xp:8 State=UNKNOWN"
     )
     assert line.real_memory == 257843 - 2048
-    assert line.gpu_files == "/dev/nvidia[0-7]"
+    assert line.gres == (Gres("nvidia_titan_xp", 8, "/dev/nvidia[0-7]"),)
 
 
 def test_facts_fill_what_is_not_declared():
@@ -91,7 +123,7 @@ def test_facts_fill_what_is_not_declared():
     assert problems == []
     assert (line.cpus, line.sockets_per_board, line.cores_per_socket) == (40, 2, 10)
     assert (line.threads_per_core, line.gpus, line.real_memory) == (2, 4, 63000)
-    assert line.gpu_files == "/dev/nvidia[0-3]"
+    assert line.gres == (Gres("nvidia_titan_xp", 4, "/dev/nvidia[0-3]"),)
 
 
 def test_declared_values_win_when_not_more_than_detected():
@@ -100,9 +132,8 @@ def test_declared_values_win_when_not_more_than_detected():
     line, problems = plan_node(declared, detected(hardware(), gpus(8)), reserve_mib=2048)
     assert problems == []
     assert (line.cpus, line.threads_per_core, line.cores_per_socket) == (24, 1, 12)
-    assert line.gpus == 6
-    assert line.gpu_files == "/dev/nvidia[0-5]"
-    assert "Gres=gpu:titanxp:6 " in line.line
+    assert line.gres == (Gres("nvidia_titan_xp", 6, "/dev/nvidia[0-5]"),)
+    assert "Gres=gpu:nvidia_titan_xp:6 " in line.line
 
 
 def test_cpu_overclaim_is_one_problem_naming_host_and_field():
@@ -143,16 +174,17 @@ def test_nvidia_smi_ok_counts_gpus_from_the_report_not_device_files():
     found = detected(nvidia=gpus(2), devices=device_files(*range(8)))
     line, problems = plan_node(spec(), found, 0)
     assert problems == []
-    assert (line.gpus, line.gpu_files) == (2, "/dev/nvidia[0-1]")
+    assert line.gres == (Gres("nvidia_titan_xp", 2, "/dev/nvidia[0-1]"),)
 
 
-def test_nvidia_smi_ok_uses_the_gpu_indexes_it_reports():
+def test_without_minor_numbers_device_files_follow_the_indexes():
+    # Tables and lists print no minor number (the fact reads XML, which does).
     report = NvidiaSmiReport(
         state="ok",
         gpus=tuple(Gpu(i, "Quadro RTX 6000", None, None, 24576, None) for i in (0, 1, 3)),
     )
-    line, _ = plan_node(spec(), detected(nvidia=report), 0)
-    assert (line.gpus, line.gpu_files) == (3, "/dev/nvidia[0-1,3]")
+    line, _ = plan_node(spec(gpu_types=("quadro_rtx_6000",)), detected(nvidia=report), 0)
+    assert line.gres == (Gres("quadro_rtx_6000", 3, "/dev/nvidia[0-1,3]"),)
 
 
 def test_without_working_nvidia_smi_device_files_count():
@@ -163,14 +195,15 @@ def test_without_working_nvidia_smi_device_files_count():
     found = detected(nvidia=no_driver, devices=device_files(0, 1, 2, 3, 4, 5))
     line, problems = plan_node(spec(gpu_count=6), found, 0)
     assert problems == []
-    assert (line.gpus, line.gpu_files) == (6, "/dev/nvidia[0-5]")
+    # No driver: device files give the count, the partition's declared model the type.
+    assert line.gres == (Gres("nvidia_titan_xp", 6, "/dev/nvidia[0-5]"),)
 
 
 def test_node_without_gpus_has_no_gres():
     found = detected(nvidia=NvidiaSmiReport(state="not-installed"), devices=())
     line, problems = plan_node(spec(), found, 0)
     assert problems == []
-    assert line.gpus == 0
+    assert (line.gpus, line.gres) == (0, ())
     assert "Gres" not in line.line
     assert line.line.endswith("RealMemory=257843 State=UNKNOWN")
 
@@ -189,9 +222,9 @@ def test_boards_split_sockets():
 
 def test_plan_nodes_lists_every_problem_of_every_node():
     cluster = production_cluster()
-    found = {name: detected(hardware(cpus=56, cores=14)) for name in cluster.workers}
+    found = production_detected(cluster)
     found["mlc1"] = detected(hardware(cpus=40, cores=10))
-    found["mlc6"] = detected(hardware(cpus=56, cores=14), gpus(4))
+    found["mlc6"] = detected(hardware(cpus=56, cores=14), gpus(4, "Quadro RTX 6000"))
     with pytest.raises(HardwareMismatch) as raised:
         plan_nodes(cluster, found)
     problems = raised.value.problems
@@ -204,11 +237,209 @@ def test_plan_nodes_lists_every_problem_of_every_node():
 
 def test_plan_nodes_in_cluster_order():
     cluster = production_cluster()
-    found = {name: detected(hardware(cpus=56, cores=14)) for name in cluster.workers}
-    lines = plan_nodes(cluster, found)
+    lines = plan_nodes(cluster, production_detected(cluster))
     assert [line.name for line in lines] == [f"mlc{i}" for i in range(7)]
     assert [line.cpus for line in lines] == [48] * 4 + [56] * 3
-    assert [line.gpu_type for line in lines] == ["titanxp"] * 4 + ["rtx2080ti"] * 2 + ["quadro6000"]
+    assert [[g.spec for g in line.gres] for line in lines] == (
+        [["gpu:nvidia_titan_xp:8"]] * 4
+        + [["gpu:nvidia_geforce_rtx_2080_ti:8"]] * 2
+        + [["gpu:quadro_rtx_6000:8"]]
+    )
+
+
+# --- GRES types as Slurm names them ------------------------------------------------------------
+
+# Every full product name in tests/fixtures/nvidia-smi and the type Slurm's NVML plugin makes of
+# it (gpu_common_underscorify_tolower: ASCII lower case, each space to "_", nothing else).
+GRES_TYPES = {
+    "GRID K520": "grid_k520",
+    "GRID P4-1Q": "grid_p4-1q",
+    "GeForce GT 730": "geforce_gt_730",
+    "GeForce GTX 1070": "geforce_gtx_1070",
+    "GeForce GTX 1070 Ti": "geforce_gtx_1070_ti",
+    "GeForce GTX 750 Ti": "geforce_gtx_750_ti",
+    "GeForce RTX 2070": "geforce_rtx_2070",
+    "GeForce RTX 2080 Ti": "geforce_rtx_2080_ti",
+    "Graphics Device": "graphics_device",
+    "NVIDIA A100-SXM4-40GB": "nvidia_a100-sxm4-40gb",
+    "NVIDIA A100-SXM4-80GB": "nvidia_a100-sxm4-80gb",
+    "NVIDIA A10G": "nvidia_a10g",
+    "NVIDIA GeForce GT 1030": "nvidia_geforce_gt_1030",
+    "NVIDIA GeForce RTX 2070": "nvidia_geforce_rtx_2070",
+    "NVIDIA GeForce RTX 2080": "nvidia_geforce_rtx_2080",
+    "NVIDIA GeForce RTX 2080 SUPER": "nvidia_geforce_rtx_2080_super",
+    "NVIDIA GeForce RTX 3060": "nvidia_geforce_rtx_3060",
+    "NVIDIA GeForce RTX 3060 Laptop GPU": "nvidia_geforce_rtx_3060_laptop_gpu",
+    "NVIDIA GeForce RTX 3070": "nvidia_geforce_rtx_3070",
+    "NVIDIA GeForce RTX 3080": "nvidia_geforce_rtx_3080",
+    "NVIDIA GeForce RTX 3090": "nvidia_geforce_rtx_3090",
+    "NVIDIA GeForce RTX 4090": "nvidia_geforce_rtx_4090",
+    "NVIDIA H100 80GB HBM3": "nvidia_h100_80gb_hbm3",
+    "NVIDIA H200": "nvidia_h200",
+    "NVIDIA L40S": "nvidia_l40s",
+    "NVIDIA RTX 4000 SFF Ada Generation": "nvidia_rtx_4000_sff_ada_generation",
+    "NVIDIA RTX A5000": "nvidia_rtx_a5000",
+    "NVIDIA RTX A5000 Laptop GPU": "nvidia_rtx_a5000_laptop_gpu",
+    "NVIDIA RTX A6000": "nvidia_rtx_a6000",
+    "NVIDIA RTX PRO 6000 Blackwell Max-Q Workstation Edition": (
+        "nvidia_rtx_pro_6000_blackwell_max-q_workstation_edition"
+    ),
+    "NVIDIA TITAN V": "nvidia_titan_v",
+    "Quadro P2000": "quadro_p2000",
+    "Quadro P400": "quadro_p400",
+    "Tesla K80": "tesla_k80",
+    "Tesla M2070": "tesla_m2070",
+    "Tesla P100-PCIE-16GB": "tesla_p100-pcie-16gb",
+    "Tesla T4": "tesla_t4",
+    "Tesla V100-SXM3-32GB": "tesla_v100-sxm3-32gb",
+}
+
+
+def fixture_product_names() -> set[str]:
+    names = set()
+    for path in (FIXTURES / "nvidia-smi").iterdir():
+        text = path.read_text()
+        if path.name.startswith("csv-"):
+            found = gpus_from_csv(parse_csv(text))
+        elif path.name.startswith("list-"):
+            found = parse_list(text)
+        else:
+            found = parse_output(text).gpus
+        names |= {gpu.name for gpu in found}
+    return names
+
+
+def test_gres_types_of_every_gpu_model_in_the_fixtures():
+    names = fixture_product_names()
+    # The human table cuts long names ("GeForce GTX 108..."); the NvidiaSmi fact reads XML.
+    assert {n for n in names if n.endswith("...")} == {
+        "GeForce GTX 108...",
+        "NVIDIA GeForce RTX 2080 ...",
+        "NVIDIA RTX PRO 6000 Blac...",
+        "Tesla P100-SXM2...",
+    }
+    assert {n for n in names if not n.endswith("...")} == set(GRES_TYPES)
+    assert {name: gres_type(name) for name in GRES_TYPES} == GRES_TYPES
+    for kind in GRES_TYPES.values():  # each is a type the data may declare
+        assert validate(PartitionSpec, {"name": "p", "gpu_type": kind}).gpu_type == (kind,)
+
+
+def test_gres_types_of_the_puppet_clusters_models():
+    assert gres_type("NVIDIA TITAN Xp") == "nvidia_titan_xp"
+    assert gres_type("NVIDIA GeForce RTX 2080 Ti") == "nvidia_geforce_rtx_2080_ti"
+    assert gres_type("Quadro RTX 6000") == "quadro_rtx_6000"
+    assert gres_type("Tesla\tK80 (ÄB)") == "tesla\tk80_(Äb)"  # only ASCII letters and spaces
+
+
+# --- GPUs as Slurm sees them: minors, models ---------------------------------------------------
+
+
+def test_device_files_follow_minor_numbers_not_indexes():
+    # Real captures whose minors differ from their indexes: Azure K80 x4 (1, 2, 3, 0) and
+    # an RTX A5000 x2 (1, 0).
+    k80 = fixture("xml-tesla-k80-x4-azure-driver-430.26.xml")
+    found = detected(nvidia=k80, devices=device_files(0, 1, 2, 3))
+    assert found.gpus == tuple(("tesla_k80", f"/dev/nvidia{m}") for m in (1, 2, 3, 0))
+    k80_spec = spec(gpu_types=("tesla_k80",))
+    line, problems = plan_node(k80_spec, found, 0)
+    assert problems == []
+    assert render_gres_conf([line]).splitlines()[-1] == (
+        "NodeName=mlc0 Name=gpu Type=tesla_k80 File=/dev/nvidia[0-3]"
+    )
+    # Two GPUs kept back: the first two by index are the files of minors 1 and 2.
+    line, _ = plan_node(dataclasses.replace(k80_spec, gpu_count=2), found, 0)
+    assert line.gres == (Gres("tesla_k80", 2, "/dev/nvidia[1-2]"),)
+    a5000 = fixture("xml-rtx-a5000-x2-driver-590.44.01.xml")
+    a5000_spec = spec(gpu_types=("nvidia_rtx_a5000",), gpu_count=1)
+    line, _ = plan_node(a5000_spec, detected(nvidia=a5000), 0)
+    assert render_gres_conf([line]).splitlines()[-1] == (
+        "NodeName=mlc0 Name=gpu Type=nvidia_rtx_a5000 File=/dev/nvidia1"
+    )
+    assert "Gres=gpu:nvidia_rtx_a5000:1 " in line.line
+
+
+def test_mixed_model_node_gets_one_gres_per_model():
+    # A real machine with an RTX 2070 (index 0) and a GTX 750 Ti (index 1); tables print no
+    # minors, so the files follow the indexes.
+    report = fixture("table-rtx2070-gtx750ti-driver-450.57.txt")
+    mixed = spec(gpu_types=("geforce_gtx_750_ti", "geforce_rtx_2070"))
+    line, problems = plan_node(mixed, detected(nvidia=report), 0)
+    assert problems == []
+    assert " Gres=gpu:geforce_gtx_750_ti:1,gpu:geforce_rtx_2070:1 " in line.line
+    assert render_gres_conf([line]).splitlines()[2:] == [
+        "NodeName=mlc0 Name=gpu Type=geforce_gtx_750_ti File=/dev/nvidia1",
+        "NodeName=mlc0 Name=gpu Type=geforce_rtx_2070 File=/dev/nvidia0",
+    ]
+
+
+def test_mixed_model_node_files_follow_each_models_minors():
+    # The real Azure K80 XML (minors 1, 2, 3, 0), edited: its last two GPUs renamed to P100s.
+    text = (FIXTURES / "nvidia-smi" / "xml-tesla-k80-x4-azure-driver-430.26.xml").read_text()
+    parts = text.split("<product_name>Tesla K80</product_name>")
+    assert len(parts) == 5
+    edited = "<product_name>Tesla K80</product_name>".join(parts[:3]) + "".join(
+        "<product_name>Tesla P100-PCIE-16GB</product_name>" + part for part in parts[3:]
+    )
+    report = parse_xml(edited)
+    mixed = spec(gpu_types=("tesla_k80", "tesla_p100-pcie-16gb"))
+    line, problems = plan_node(mixed, detected(nvidia=report), 0)
+    assert problems == []
+    assert line.gres == (
+        Gres("tesla_k80", 2, "/dev/nvidia[1-2]"),
+        Gres("tesla_p100-pcie-16gb", 2, "/dev/nvidia[0,3]"),
+    )
+    assert " Gres=gpu:tesla_k80:2,gpu:tesla_p100-pcie-16gb:2 " in line.line
+
+
+def test_a_model_the_partition_does_not_declare_is_refused_naming_both():
+    cluster = production_cluster()
+    found = production_detected(cluster)
+    # The real capture of a host with 2 GeForce RTX 2080 Ti (driver 410) on TITAN Xp mlc2.
+    found["mlc2"] = detected(nvidia=fixture("xml-rtx2080ti-x2-driver-410.73.xml"))
+    with pytest.raises(HardwareMismatch) as raised:
+        plan_nodes(cluster, found)
+    assert raised.value.problems == (
+        "mlc2: declares gpus=8 but nvidia-smi (ok) found 2 (node.gpus in the data of partition "
+        "txp)",
+        "mlc2: nvidia-smi found GPU model geforce_rtx_2080_ti ('GeForce RTX 2080 Ti') but "
+        "partition txp declares gpu_type nvidia_titan_xp (slurm_partitions' gpu_type)",
+    )
+    assert "\n  mlc2: nvidia-smi found GPU model geforce_rtx_2080_ti " in str(raised.value)
+
+
+def test_a_mixed_node_with_an_undeclared_model_names_only_that_one():
+    report = fixture("table-rtx2070-gtx750ti-driver-450.57.txt")
+    _, problems = plan_node(spec(gpu_types=("geforce_rtx_2070",)), detected(nvidia=report), 0)
+    assert problems == [
+        "mlc0: nvidia-smi found GPU model geforce_gtx_750_ti ('GeForce GTX 750 Ti') but "
+        "partition txp declares gpu_type geforce_rtx_2070 (slurm_partitions' gpu_type)"
+    ]
+
+
+def test_a_partition_declaring_two_models_renders_a_mixed_node():
+    partitions = group_data("all")["slurm_partitions"]
+    partitions[1]["gpu_type"] = ["nvidia_geforce_rtx_2080_ti", "nvidia_titan_xp"]
+    cluster = production_cluster(slurm_partitions=partitions)
+    assert cluster.node("mlc4").gpu_types == ("nvidia_geforce_rtx_2080_ti", "nvidia_titan_xp")
+    found = production_detected(cluster)
+    names = ["NVIDIA TITAN Xp"] * 2 + ["NVIDIA GeForce RTX 2080 Ti"] * 6
+    mixed = tuple(Gpu(i, name, None, None, 12288, None, minor=i) for i, name in enumerate(names))
+    found["mlc4"] = detected(hardware(cpus=56, cores=14), NvidiaSmiReport("ok", mixed))
+    lines = plan_nodes(cluster, found)
+    assert " Gres=gpu:nvidia_geforce_rtx_2080_ti:6,gpu:nvidia_titan_xp:2 " in lines[4].line
+    gres_conf = render_gres_conf(lines)
+    assert (
+        "NodeName=mlc4 Name=gpu Type=nvidia_geforce_rtx_2080_ti File=/dev/nvidia[2-7]\n"
+        "NodeName=mlc4 Name=gpu Type=nvidia_titan_xp File=/dev/nvidia[0-1]\n"
+    ) in gres_conf
+
+
+def test_without_a_driver_the_declared_model_is_the_type():
+    # No driver, so no model to compare: the device files' GPUs are the first declared type.
+    mixed = spec(gpu_types=("nvidia_titan_xp", "nvidia_geforce_rtx_2080_ti"))
+    line, problems = plan_node(mixed, detected(nvidia=NO_DRIVER, devices=device_files(0, 1)), 0)
+    assert problems == []
+    assert line.gres == (Gres("nvidia_titan_xp", 2, "/dev/nvidia[0-1]"),)
 
 
 # --- compress_devices -------------------------------------------------------------------------
@@ -237,10 +468,17 @@ def test_compress_devices(paths, expected):
 # --- rendering --------------------------------------------------------------------------------
 
 
+def production_detected(cluster: Cluster, cpus=56, cores=14) -> dict[str, DetectedNode]:
+    """Every worker with 8 GPUs of its partition's model."""
+    return {
+        node.host: detected(hardware(cpus=cpus, cores=cores), gpus(8, PRODUCTS[node.gpu_types[0]]))
+        for node in cluster.nodes
+    }
+
+
 def production_lines(cluster: Cluster | None = None) -> list[NodeLine]:
     cluster = cluster or production_cluster()
-    found = {name: detected(hardware(cpus=56, cores=14)) for name in cluster.workers}
-    return plan_nodes(cluster, found)
+    return plan_nodes(cluster, production_detected(cluster))
 
 
 @pytest.fixture(scope="module")
@@ -288,9 +526,10 @@ def test_slurm_conf_node_lines(slurm_conf):
     nodes = parse_conf(slurm_conf)[1]
     assert list(nodes) == [f"mlc{i}" for i in range(7)]
     for name in ("mlc0", "mlc3"):
-        assert " CPUs=48 " in nodes[name] and " Gres=gpu:titanxp:8 " in nodes[name]
-    assert " CPUs=56 " in nodes["mlc4"] and " Gres=gpu:rtx2080ti:8 " in nodes["mlc4"]
-    assert " Gres=gpu:quadro6000:8 " in nodes["mlc6"]
+        assert " CPUs=48 " in nodes[name] and " Gres=gpu:nvidia_titan_xp:8 " in nodes[name]
+    assert " CPUs=56 " in nodes["mlc4"]
+    assert " Gres=gpu:nvidia_geforce_rtx_2080_ti:8 " in nodes["mlc4"]
+    assert " Gres=gpu:quadro_rtx_6000:8 " in nodes["mlc6"]
     assert all(line.endswith(" State=UNKNOWN") for line in nodes.values())
 
 
@@ -314,12 +553,14 @@ def test_partition_without_nodes_is_left_out():
 
 def test_gres_conf():
     lines = production_lines()
-    lines[6] = dataclasses.replace(lines[6], gpus=0, gpu_files="")
+    lines[6] = dataclasses.replace(lines[6], gres=())
     text = render_gres_conf(lines)
     body = [line for line in text.splitlines() if line and not line.startswith("#")]
     assert body[0] == "AutoDetect=off"
-    assert body[1] == "NodeName=mlc0 Name=gpu Type=titanxp File=/dev/nvidia[0-7]"
-    assert body[5] == "NodeName=mlc4 Name=gpu Type=rtx2080ti File=/dev/nvidia[0-7]"
+    assert body[1] == "NodeName=mlc0 Name=gpu Type=nvidia_titan_xp File=/dev/nvidia[0-7]"
+    assert body[5] == (
+        "NodeName=mlc4 Name=gpu Type=nvidia_geforce_rtx_2080_ti File=/dev/nvidia[0-7]"
+    )
     assert len(body) == 1 + 6  # mlc6 has no GPUs: no line
     assert "mlc6" not in text
 

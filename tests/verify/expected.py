@@ -52,7 +52,7 @@ class Export:
 class Worker:
     name: str
     partition: str
-    gpu_type: str
+    gpu_types: tuple[str, ...]  # its partition's GRES types (Slurm's names of GPU models)
     gpus: int | None  # None: as many as the worker's GPU device files
     gpu_device_glob: str  # the worker's GPU device files, e.g. /dev/nvidia[0-9]*
 
@@ -112,7 +112,7 @@ def load(inventory_path: str | Path) -> Expected:
         cluster_name=cluster.slurm.cluster_name,
         head=cluster.head,
         workers=tuple(
-            Worker(n.host, n.partition, n.gpu_type, n.gpu_count, n.gpu_device_glob)
+            Worker(n.host, n.partition, n.gpu_types, n.gpu_count, n.gpu_device_glob)
             for n in cluster.nodes
         ),
         groups=tuple(Group(g.name, g.gid) for g in cluster.groups),

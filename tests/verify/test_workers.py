@@ -27,7 +27,10 @@ def test_slurm_sees_the_gpus_this_worker_has(host, expected, target):
         assert len(devices) == worker.gpus, f"declared {worker.gpus} GPUs, found {devices}"
     line = host.check_output("scontrol show node -o %s", target.name)
     fields = dict(word.split("=", 1) for word in line.split() if "=" in word)
-    assert fields["Gres"] == f"gpu:{worker.gpu_type}:{len(devices)}"
+    # gpu:<type>:<count>[,...]: one entry per GPU model, each a type its partition declares.
+    gres = [entry.split(":") for entry in fields["Gres"].split(",")]
+    assert all(name == "gpu" and kind in worker.gpu_types for name, kind, _ in gres), gres
+    assert sum(int(count) for _, _, count in gres) == len(devices), gres
 
 
 def test_mount_unit_is_rendered_for_the_export(host, expected, export):

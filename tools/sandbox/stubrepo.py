@@ -45,6 +45,9 @@ STUB_NOTE = (
 NVIDIA_SMI_FIXTURE = "xml-rtx2080ti-x2-driver-410.73.xml"
 # A copy of tests/fixtures/nvidia-smi/xml-rtx2080ti-x2-driver-410.73.xml (real output).
 FIXTURES = Path(__file__).resolve().parent / "data"
+# The GRES type Slurm's NVML plugin names its GPUs ("GeForce RTX 2080 Ti"); the sandbox's
+# partition declares it, so its GPUs' model holds without a driver and with this stub.
+STUB_GPU_TYPE = "geforce_rtx_2080_ti"
 
 
 @dataclass(frozen=True)
