@@ -221,16 +221,17 @@ def test_slurm_runs_the_production_cgroup_plugins(sandbox, converged):
     assert settings["CgroupPlugin"] == "autodetect"
     for constraint in ("ConstrainCores", "ConstrainRAMSpace", "ConstrainDevices"):
         assert settings[constraint] == "yes", constraint
-    # The step lives in Slurm's own cgroups (here, the host's v1 hierarchies).
-    out = checks.head_shell(sandbox, "srun -w worker1 cat /proc/self/cgroup", user="slurm")
-    by_controller = {line.split(":")[1]: line.split(":")[2] for line in out.splitlines()}
+    # The step lives in Slurm's own cgroups (here, the host's v1 hierarchies). `srun -Q`:
+    # a job that waits for the previous test's jobs to end prints no "queued" line.
+    out = checks.head_shell(sandbox, "srun -Q -w worker1 cat /proc/self/cgroup", user="slurm")
+    by_controller = dict(line.split(":", 2)[1:] for line in out.splitlines())
     for controller in ("freezer", "memory", "devices", "cpuset"):
         assert "/uid_1877/job_" in by_controller[controller], out
 
 
 def test_a_gpu_job_opens_only_its_own_gpus(sandbox, converged):
     def opened(gres: str) -> dict[str, str]:
-        out = checks.head_shell(sandbox, f"srun -w worker1 {gres} {OPEN_GPUS}", user="slurm")
+        out = checks.head_shell(sandbox, f"srun -Q -w worker1 {gres} {OPEN_GPUS}", user="slurm")
         return dict(line.split(":") for line in out.splitlines())
 
     one = opened("--gres=gpu:1")
@@ -249,7 +250,7 @@ def test_a_job_over_its_memory_is_killed_by_the_cgroup(sandbox, converged):
         return f"runuser -u slurm -- srun -w worker1 --mem=100M {job} 2>&1"
 
     rc, out = sandbox.exec("head", allocate(20))
-    assert (rc, out.strip()) == (0, "20")
+    assert (rc, out.split()[-1]) == (0, "20"), out
     rc, out = sandbox.exec("head", allocate(400))
     assert rc != 0, out
     assert "task 0: Out Of Memory" in out and "oom-kill event" in out, out
