@@ -118,37 +118,37 @@ DATA_CASES: dict[str, tuple[str, str, str]] = {
     "uid_range into system ids": (ALL, "uid_range = [0, 59999]", "uid_range: expected [low, high]"),
     "slurm.conf key typo": (
         ALL,
-        'slurm = {**slurm, "config": {"SchedulerTyp": "sched/backfill"}}',
+        'slurm = {**__production["slurm"], "config": {"SchedulerTyp": "sched/backfill"}}',
         "slurm.config.SchedulerTyp: not a slurm.conf setting of Slurm 22.05 (did you mean 'SchedulerType'?)",
     ),
     "slurm.conf derived key": (
         ALL,
-        'slurm = {**slurm, "config": {"ClusterName": "x"}}',
+        'slurm = {**__production["slurm"], "config": {"ClusterName": "x"}}',
         "slurm.config.ClusterName: ClusterName is set from slurm.cluster_name",
     ),
     "slurm.conf injected line": (
         ALL,
-        'slurm = {**slurm, "config": {"MaxJobCount": "5\\nSlurmUser=root"}}',
+        'slurm = {**__production["slurm"], "config": {"MaxJobCount": "5\\nSlurmUser=root"}}',
         "slurm.config.MaxJobCount:",
     ),
     "ReturnToService 3": (
         ALL,
-        'slurm = {**slurm, "config": {"ReturnToService": 3}}',
+        'slurm = {**__production["slurm"], "config": {"ReturnToService": 3}}',
         "slurm.config.ReturnToService: must be one of 0, 1, 2, got 3",
     ),
     "unsupported Slurm version": (
         ALL,
-        'slurm = {**slurm, "version": "21.08"}',
+        'slurm = {**__production["slurm"], "version": "21.08"}',
         "slurm.version: must be '22.05' or '24.11'",
     ),
     "old extra_config key": (
         ALL,
-        'slurm = {**slurm, "extra_config": {"DefMemPerCPU": 1}}',
+        'slurm = {**__production["slurm"], "extra_config": {"DefMemPerCPU": 1}}',
         "slurm.extra_config: unknown key (did you mean 'config'?)",
     ),
     "memory reserve of 10 TB": (
         ALL,
-        'slurm = {**slurm, "memory_reserve_mib": 10**7}',
+        'slurm = {**__production["slurm"], "memory_reserve_mib": 10**7}',
         "slurm.memory_reserve_mib: must be <= 262144",
     ),
     "max_time with an injected line": (

@@ -177,7 +177,8 @@ def test_gres_gpu_jobs_get_distinct_devices_and_a_third_waits(sandbox, converged
     assert out.strip() == "0"
     submit = (
         "sbatch --parsable -w worker1 --gres=gpu:1 -o /dev/null "
-        "--wrap 'echo $CUDA_VISIBLE_DEVICES > /data/rw/gpu-$SLURM_JOB_ID; sleep 30'"
+        # The node's GPU index: CUDA_VISIBLE_DEVICES counts from 0 within a job's own devices.
+        "--wrap 'echo $SLURM_JOB_GPUS > /data/rw/gpu-$SLURM_JOB_ID; sleep 30'"
     )
     jobs = [checks.head_shell(sandbox, submit, user="slurm").strip() for _ in range(3)]
     try:
@@ -199,6 +200,69 @@ def test_gres_gpu_jobs_get_distinct_devices_and_a_third_waits(sandbox, converged
         assert devices == {"0", "1"}
     finally:
         checks.head_shell(sandbox, f"scancel {' '.join(jobs)}")
+
+
+# -- b2. the production cgroup plugins confine jobs --------------------------------------------
+
+# Opens each fake GPU and prints "<device>:<errno name>": ENXIO is a device the job may use
+# (no driver behind it), EPERM one the job's devices cgroup denies.
+OPEN_GPUS = (
+    "python3 -c 'import errno, glob, os\n"
+    'for path in sorted(glob.glob("/dev/nvidia[0-9]*")):\n'
+    "    try:\n"
+    "        os.close(os.open(path, os.O_RDWR))\n"
+    '        result = "opened"\n'
+    "    except OSError as error:\n"
+    "        result = errno.errorcode[error.errno]\n"
+    '    print(path + ":" + result)\n'
+    'print("step_gpus:" + os.environ.get("SLURM_STEP_GPUS", ""))\''
+)
+
+
+def test_slurm_runs_the_production_cgroup_plugins(sandbox, converged):
+    config = checks.head_shell(sandbox, "scontrol show config")
+    settings = {
+        key.strip(): value.strip()
+        for key, _, value in (line.partition("=") for line in config.splitlines())
+    }
+    assert settings["ProctrackType"] == "proctrack/cgroup"
+    assert settings["TaskPlugin"] == "task/cgroup,task/affinity"
+    assert settings["CgroupPlugin"] == "autodetect"
+    for constraint in ("ConstrainCores", "ConstrainRAMSpace", "ConstrainDevices"):
+        assert settings[constraint] == "yes", constraint
+    # The step lives in Slurm's own cgroups (here, the host's v1 hierarchies). `srun -Q`:
+    # a job that waits for the previous test's jobs to end prints no "queued" line.
+    out = checks.head_shell(sandbox, "srun -Q -w worker1 cat /proc/self/cgroup", user="slurm")
+    by_controller = dict(line.split(":", 2)[1:] for line in out.splitlines())
+    for controller in ("freezer", "memory", "devices", "cpuset"):
+        assert "/uid_1877/job_" in by_controller[controller], out
+
+
+def test_a_gpu_job_opens_only_its_own_gpus(sandbox, converged):
+    def opened(gres: str) -> dict[str, str]:
+        out = checks.head_shell(sandbox, f"srun -Q -w worker1 {gres} {OPEN_GPUS}", user="slurm")
+        return dict(line.split(":") for line in out.splitlines())
+
+    one = opened("--gres=gpu:1")
+    given = f"/dev/nvidia{one.pop('step_gpus')}"
+    assert one == {**{path: "EPERM" for path in one}, given: "ENXIO"}, one
+    assert len(one) == 2, one
+    both = opened("--gres=gpu:2")
+    assert both == {"/dev/nvidia0": "ENXIO", "/dev/nvidia1": "ENXIO", "step_gpus": "0,1"}
+    none = opened("")
+    assert none == {"/dev/nvidia0": "EPERM", "/dev/nvidia1": "EPERM", "step_gpus": ""}
+
+
+def test_a_job_over_its_memory_is_killed_by_the_cgroup(sandbox, converged):
+    def allocate(mib: int) -> str:
+        job = f"python3 -c 'print(len(bytes(1) * ({mib} << 20)) >> 20)'"
+        return f"runuser -u slurm -- srun -w worker1 --mem=100M {job} 2>&1"
+
+    rc, out = sandbox.exec("head", allocate(20))
+    assert (rc, out.split()[-1]) == (0, "20"), out
+    rc, out = sandbox.exec("head", allocate(400))
+    assert rc != 0, out
+    assert "task 0: Out Of Memory" in out and "oom-kill event" in out, out
 
 
 # -- c. and d. a second converge changes nothing; previews are exact -------------------------

@@ -9,7 +9,8 @@ from tools.sandbox.cluster import LABEL, Sandbox
 
 
 def test_up_resume_resize_down():
-    sandbox = Sandbox("pytest-life")
+    # $SNAKEPIT_SANDBOX_PREFIX keeps runs from several checkouts on one machine apart.
+    sandbox = Sandbox(os.environ.get("SNAKEPIT_SANDBOX_PREFIX", "") + "pytest-life")
     try:
         first = sandbox.up(workers=1)
         assert [(h.name, h.role) for h in first] == [("head", "head"), ("worker1", "worker")]
@@ -30,6 +31,6 @@ def test_up_resume_resize_down():
     finally:
         sandbox.down()
     client = sandbox.client
-    assert client.containers.list(all=True, filters={"label": f"{LABEL}=pytest-life"}) == []
+    assert client.containers.list(all=True, filters={"label": f"{LABEL}={sandbox.name}"}) == []
     assert client.networks.list(names=[sandbox.network_name]) == []
     assert not sandbox.state_dir.exists()  # keys, secrets, inventory, overrides: all gone

@@ -38,14 +38,35 @@ GROUP_DATA = REPO_ROOT / "group_data"
 SANDBOX_PARTITION = "txp"
 FAKE_GPUS_PER_WORKER = 2
 
-# What systemd needs to run as PID 1 on these machines (`--privileged` fails here).
+# What systemd needs to run as PID 1 on these machines (`--privileged` fails here), and
+# Slurm's production plugins: task/cgroup and proctrack/cgroup a cgroup namespace of its
+# own, whose hierarchies the image's init mounts read-write (SYS_ADMIN); task/affinity
+# root's right to pin another user's task to its CPUs (SYS_NICE, as root has on a host).
 RUN_OPTIONS = {
-    "cap_add": ["SYS_ADMIN"],
+    "cap_add": ["SYS_ADMIN", "SYS_NICE"],
+    "cgroupns": "private",
     "tmpfs": {"/run": "", "/run/lock": ""},
-    "volumes": {"/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "ro"}},
     "environment": {"container": "docker"},
     "stop_signal": "SIGRTMIN+3",  # systemd's clean shutdown
 }
+NVIDIA_MAJOR = 195
+
+
+def fake_gpu_options(role: str) -> dict:
+    """A worker's fake GPUs: the image's init makes /dev/nvidia<minor> at every start, and
+    the container may use exactly those devices. One rule per device, never `c 195:*`:
+    Slurm confines a job by denying the GPUs it was not given, and a wildcard allowed
+    above the job's cgroup would outlive that deny."""
+    if role != "worker":
+        return {}
+    minors = range(FAKE_GPUS_PER_WORKER)
+    return {
+        "environment": {
+            **RUN_OPTIONS["environment"],
+            "SANDBOX_FAKE_GPUS": " ".join(str(m) for m in minors),
+        },
+        "device_cgroup_rules": [f"c {NVIDIA_MAJOR}:{m} rwm" for m in minors],
+    }
 
 
 class SandboxError(RuntimeError):
@@ -120,7 +141,7 @@ class Sandbox:
             self._wait_for_systemd(container)
             self._install_authorized_key(container, public_key)
             if role == "worker":
-                self._make_fake_gpus(container)
+                self._check_fake_gpus(container)
             hosts.append(SandboxHost(host, role, container.name, self._address(container)))
         for host in hosts:
             _wait_for_port(host.address, 22)
@@ -234,7 +255,8 @@ class Sandbox:
                 networking_config={
                     network.name: self.client.api.create_endpoint_config(aliases=[host])
                 },
-                **{**RUN_OPTIONS, "volumes": {**RUN_OPTIONS["volumes"], **volumes}},
+                volumes=volumes,
+                **{**RUN_OPTIONS, **fake_gpu_options(role)},
             )
         container.reload()
         if container.status != "running":
@@ -298,15 +320,12 @@ class Sandbox:
             self.client.volumes.create(name, labels=self._labels())
         return name
 
-    def _make_fake_gpus(self, container) -> None:
-        """Character devices that look like NVIDIA GPUs to Slurm (no driver behind them)."""
-        script = " ".join(
-            f"[ -c /dev/nvidia{i} ] || mknod -m 0666 /dev/nvidia{i} c 195 {i};"
-            for i in range(FAKE_GPUS_PER_WORKER)
-        )
+    def _check_fake_gpus(self, container) -> None:
+        """The image's init made this worker's fake GPUs (character devices, no driver)."""
+        script = " && ".join(f"test -c /dev/nvidia{i}" for i in range(FAKE_GPUS_PER_WORKER))
         result = container.exec_run(["/bin/sh", "-c", script])
         if result.exit_code != 0:
-            raise SandboxError(f"{container.name}: mknod failed: {result.output.decode()}")
+            raise SandboxError(f"{container.name}: no fake GPUs in /dev: {script} failed")
 
     def _write_state(self, hosts: list[SandboxHost]) -> None:
         subnet = self.subnet()
@@ -367,9 +386,6 @@ def render_group_data(sandbox: Sandbox, subnet: str) -> dict[str, str]:
     all_py = header + (
         f"cluster_subnet = {subnet!r}\n"
         f"secrets_file = {str(sandbox.secrets_path)!r}\n"
-        "# No cgroup write access in these containers: track and launch tasks without it.\n"
-        'slurm = {**__production["slurm"], "config": {**__production["slurm"]["config"],\n'
-        '         "ProctrackType": "proctrack/linuxproc", "TaskPlugin": "task/none"}}\n'
         "# No NFS in this kernel: a Docker volume per export stands in for the mounts.\n"
         'storage = {**__production["storage"], "mode": "shared-volume"}\n'
         "# A small cache for a small sandbox.\n"

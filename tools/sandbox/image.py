@@ -66,6 +66,35 @@ ExecStart=/usr/bin/ssh-keygen -A
 WantedBy=multi-user.target
 """
 
+# PID 1 of every container: writable cgroup v1 hierarchies, the fake GPUs, then systemd.
+# Docker gives a container with its own cgroup namespace (`--cgroupns=private`) read-only
+# cgroup mounts; Slurm's cgroup plugins need to create cgroups under each controller. On
+# these hosts' cgroup v1 each controller (or group of controllers sharing a hierarchy, as
+# cpu,cpuacct may) is mounted again, read-write, at the root of the container's namespace.
+# /dev is made afresh at every start, so the GPU device files are made here, not once.
+INIT_PATH = "/usr/local/sbin/sandbox-init"
+INIT_SCRIPT = """\
+#!/bin/sh
+set -eu
+mount -t tmpfs -o mode=0755,nosuid,nodev,noexec cgroup /sys/fs/cgroup
+for hierarchy in $(awk 'NR > 1 && $2 != 0 && $4 == 1 {print $2}' /proc/cgroups | sort -un); do
+    controllers=$(awk -v h="$hierarchy" \\
+        'NR > 1 && $2 == h {printf "%s%s", sep, $1; sep = ","}' /proc/cgroups)
+    mkdir "/sys/fs/cgroup/$controllers"
+    mount -t cgroup -o "$controllers" cgroup "/sys/fs/cgroup/$controllers"
+    for controller in $(echo "$controllers" | tr , ' '); do
+        [ "$controller" = "$controllers" ] || ln -s "$controllers" "/sys/fs/cgroup/$controller"
+    done
+done
+mkdir /sys/fs/cgroup/systemd
+mount -t cgroup -o none,name=systemd cgroup /sys/fs/cgroup/systemd
+# SANDBOX_FAKE_GPUS: the minor numbers of this host's fake GPUs (195:N, no driver behind).
+for minor in ${SANDBOX_FAKE_GPUS:-}; do
+    [ -c "/dev/nvidia$minor" ] || mknod -m 0666 "/dev/nvidia$minor" c 195 "$minor"
+done
+exec /sbin/init "$@"
+"""
+
 SOURCES_LIST = f"""\
 deb {MIRROR} {SUITE} main contrib non-free non-free-firmware
 deb {MIRROR} {SUITE}-updates main contrib non-free non-free-firmware
@@ -73,7 +102,7 @@ deb {SECURITY_MIRROR} {SUITE}-security main contrib non-free non-free-firmware
 """
 
 IMAGE_CHANGES = (
-    'CMD ["/sbin/init"]',
+    f'CMD ["{INIT_PATH}"]',
     "ENV container=docker",
 )
 
@@ -85,6 +114,7 @@ def recipe() -> dict:
         "packages": PACKAGES,
         "masked": MASKED_UNITS,
         "hostkeys_unit": HOSTKEYS_UNIT,
+        "init": INIT_SCRIPT,
         "sources": SOURCES_LIST,
         "changes": IMAGE_CHANGES,
         "setup": _setup_script(),
@@ -143,6 +173,9 @@ def build_base_image(client: docker.DockerClient, *, force: bool = False) -> str
         )
         (root / "etc/apt/sources.list").write_text(SOURCES_LIST)
         (root / "etc/systemd/system/sandbox-ssh-hostkeys.service").write_text(HOSTKEYS_UNIT)
+        init = root / INIT_PATH.lstrip("/")
+        init.write_text(INIT_SCRIPT)
+        init.chmod(0o755)
         subprocess.run(["chroot", str(root), "/bin/sh", "-c", _setup_script()], check=True)
         _import(root, tag)
     print(f"sandbox: base image built in {time.monotonic() - started:.0f}s", flush=True)
