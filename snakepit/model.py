@@ -470,8 +470,14 @@ def build_cluster(
     hosts = []
     for name, host_data in every_host.items():
         address = _host_address(name, host_data.address, ssh_hostnames.get(name))
-        if address is not None:
-            hosts.append((address, name))
+        if address is None:
+            continue
+        for other_address, other in hosts:
+            if other_address == address:
+                raise DataError(
+                    "address", f"{address} is also {other}'s address (/etc/hosts)", host=name
+                )
+        hosts.append((address, name))
 
     return Cluster(
         head=head_name,

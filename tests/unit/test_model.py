@@ -278,6 +278,9 @@ def test_host_address_from_data_wins_and_must_be_an_ip():
     assert ("10.0.0.6", "mlc6") in cluster.hosts
     error = error_of(worker_data=workers(mlc6={"address": "mlc6.example"}))
     assert str(error) == "host mlc6: address: 'mlc6.example' is not an IP address"
+    same = {"address": "10.0.0.6"}
+    error = error_of(worker_data=workers(mlc5=same, mlc6=same))
+    assert str(error) == "host mlc6: address: 10.0.0.6 is also mlc5's address (/etc/hosts)"
 
 
 # --- values that are accepted and normalised ------------------------------------------------
