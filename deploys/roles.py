@@ -14,7 +14,7 @@ from deploys.concerns.cuda import cuda_manifest
 from deploys.concerns.munge import munge
 from deploys.concerns.nfs import nfs_client, nfs_server
 from deploys.concerns.proxy import proxy_client, proxy_server
-from deploys.concerns.slurm import slurmctld, slurmd, slurmdbd
+from deploys.concerns.slurm import slurmctld, slurmd, slurmdbd, slurmrestd
 from deploys.concerns.users import users
 from glue import context
 from operations.ordering import barrier
@@ -45,6 +45,8 @@ def converge(roles: tuple[str, ...] = ROLES) -> None:
         nfs_server(cluster)
         slurmdbd(cluster, secrets)
         slurmctld(cluster)
+        if cluster.slurm.restd.enabled:
+            slurmrestd(cluster)
     barrier(name="slurmctld is up before any slurmd", reason="configless slurmd fetches from it")
     if worker:
         nfs_client(cluster)

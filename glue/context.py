@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TypeVar
 
 from gevent.lock import RLock
-from pyinfra import host
+from pyinfra import host, logger
 from pyinfra.api import DeployError
 from pyinfra.context import ctx_inventory
 
@@ -23,7 +23,7 @@ from snakepit.cuda.manifest import CudaManifest
 from snakepit.model import Cluster
 from snakepit.schema import DataError, Schema, validate
 from snakepit.secrets import Secrets, load_secrets, secrets_path
-from snakepit.slurm import DetectedNode, NodeLine, plan_nodes
+from snakepit.slurm import DetectedNode, NodeLine, memory_per_cpu_problems, plan_nodes
 
 T = TypeVar("T", bound=Schema)
 _RUN_CACHE: dict[tuple[int, str], tuple[bool, object]] = {}
@@ -84,7 +84,12 @@ def node_lines() -> list[NodeLine]:
     def build(inventory) -> list[NodeLine]:
         workers = {h.name: h for h in inventory if "slurm_worker" in h.groups}
         detected = {name: detect(worker) for name, worker in workers.items()}
-        return plan_nodes(cluster(), detected)
+        lines = plan_nodes(cluster(), detected)
+        # A MaxMemPerCPU above RealMemory/CPUs caps nothing on that node: worth knowing,
+        # not worth stopping for (the seed's g2080 partition has one).
+        for problem in memory_per_cpu_problems(cluster(), lines, "MaxMemPerCPU"):
+            logger.warning(f"MaxMemPerCPU caps nothing on {problem}")
+        return lines
 
     return _memo("node_lines", build)
 

@@ -31,6 +31,7 @@ def cluster_from_inventory(inventory) -> Cluster:
             (head.name, cluster_data(head)),
             [(w.name, cluster_data(w)) for w in workers],
             groups,
+            {h.name: h.data.get("ssh_hostname") for h in [head, *workers]},
         )
     except DataError as error:
         raise error.with_source(_source_of(error, inventory)) from None

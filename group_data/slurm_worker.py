@@ -4,3 +4,9 @@
 # manifests/, see docs/cuda-manifests.md); None: the GPU stack is not managed. A partition
 # file may set its own (older GPUs may need an older driver).
 cuda_manifest = None
+
+# root@mlchead's public key (the Puppet project's moz_slurm::worker::ssh): the head's root
+# reaches every worker. Added to root's authorized_keys; keys already there stay.
+root_ssh_keys = [
+    "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC5UV+5spZsqSSZ+zGMwcShTgE4pJF2uihxCE4A0gVs7kJt+VW8TDkLyWIwLQfvUWK2dvjwfWYmh3EenRyYGS3Yo+5GWdAZZ+Wn1A/0w/oVK+YQOOEv6Ay58CUFtcESse0fLFKOPQvWLFRjys97M3xpjiGjg7p5MI5SBhduBwFPlGPDVLiBhlTpYP5dGordGpdXutgLGvzwIbZpYLhW/sjG+C/VgJ4mlDwDmyZG2gKKD3/aZHpNXBDZ2JDHJ1gEpfYv+Fgv8A1ryVYK4mgc+sAJfKcQH08fvjTkivQ2l/FVtcK/YYxw4I+olIt9W/C/bkllQrwMQZleACbFb6mB6g89 root@mlchead",
+]

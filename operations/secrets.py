@@ -6,7 +6,7 @@ import io
 import shlex
 
 from pyinfra import host
-from pyinfra.api import FileUploadCommand, StringCommand, operation
+from pyinfra.api import FileUploadCommand, OperationError, StringCommand, operation
 from pyinfra.facts.files import File, Sha256File
 
 from snakepit.records import fingerprint
@@ -106,3 +106,42 @@ def secret_file(path: str, content: SecretBytes, user: str, group: str, mode: st
         yield StringCommand(f"chmod {shlex.quote(mode)} {quoted}")
     if not (wrong_owner or wrong_mode):
         host.noop(f"{label} at {path} is up to date")
+
+
+@operation()
+def random_key_file(path: str, size: int, user: str, group: str, mode: str):
+    """
+    A key of ``size`` random bytes, made on the host when missing (it never leaves the
+    host); an existing key keeps its content and gets this owner and mode.
+
+    + path: where the key lives
+    + size: its length in bytes
+    + user, group: its owner
+    + mode: octal mode, e.g. ``"0600"``
+
+    .. code:: python
+
+        random_key_file(name="slurmctld's JWT key", path="/etc/slurm/jwt_hs256.key",
+                        size=32, user="slurm", group="slurm", mode="0600")
+    """
+    info = host.get_fact(File, path=path)
+    if info is False:
+        raise OperationError(f"{path} exists and is not a file")
+    quoted = shlex.quote(path)
+    owner = shlex.quote(f"{user}:{group}")
+    if not info:
+        staging = shlex.quote(f"{path}.snakepit-new")
+        yield StringCommand(
+            f"umask 077 && head -c {int(size)} /dev/urandom > {staging} && "
+            f"chown {owner} {staging} && chmod {shlex.quote(mode)} {staging} && "
+            f"mv -f {staging} {quoted}"
+        )
+        return
+    wrong_owner = (info.get("user"), info.get("group")) != (user, group)
+    wrong_mode = info.get("mode") != int(mode)
+    if wrong_owner:
+        yield StringCommand(f"chown {owner} {quoted}")
+    if wrong_mode:
+        yield StringCommand(f"chmod {shlex.quote(mode)} {quoted}")
+    if not (wrong_owner or wrong_mode):
+        host.noop(f"{path} exists ({info.get('size')} bytes): kept")

@@ -16,7 +16,7 @@ import binascii
 import ipaddress
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, PlainValidator, model_validator
@@ -234,6 +234,20 @@ class UserSpec(Schema):
     comment: str = Field("", description="GECOS comment")
 
 
+class SudoRule(Schema):
+    """One sudoers rule: who may run every command as whom, without a password."""
+
+    who: str = Field(
+        pattern=r"^%?[a-z_][a-z0-9_-]{0,31}$",
+        description="a user name, or %group (a `groups` entry)",
+    )
+    runas: str = Field(
+        "ALL",
+        pattern=r"^(ALL|[a-z_][a-z0-9_-]{0,31})$",
+        description="the user they may act as (`sudo -u`): ALL, or a user name",
+    )
+
+
 class PartitionSpec(Schema):
     """A Slurm partition: one per GPU model; its members are the inventory group of its name."""
 
@@ -282,9 +296,15 @@ class NodeData(Schema):
 class SlurmPackages(Schema):
     """The Debian packages of each Slurm daemon (the release's own Slurm by default)."""
 
-    controller: Strings(Package) = Field(("slurmctld", "slurm-client"), description="head")
+    # auth/jwt (slurmrestd's tokens) is a plugin every daemon and client loads when
+    # slurm.conf's AuthAltTypes names it, workers' included.
+    controller: Strings(Package) = Field(
+        ("slurmctld", "slurm-client", "slurm-wlm-jwt-plugin"), description="head"
+    )
     database: Strings(Package) = Field(("slurmdbd",), description="head, accounting")
-    node: Strings(Package) = Field(("slurmd", "slurm-client"), description="workers")
+    node: Strings(Package) = Field(
+        ("slurmd", "slurm-client", "slurm-wlm-jwt-plugin"), description="workers"
+    )
     version: str | None = Field(
         None, description="exact Debian version of every Slurm package; None: apt's candidate"
     )
@@ -294,6 +314,20 @@ class SlurmPackages(Schema):
         if self.version is not None:
             check_version(self.version)
         return self
+
+
+class SlurmRestd(Schema):
+    """slurmrestd, Slurm's REST API on the head (JWT tokens: ``scontrol token``)."""
+
+    enabled: bool = Field(True, description="run slurmrestd on the head")
+    listen: str = Field(
+        "0.0.0.0:6820",
+        pattern=r"^[0-9a-fA-F.:\[\]]+:\d{1,5}$",
+        description="address:port it listens on",
+    )
+    user: Name = Field("nobody", description="it runs as (never root or SlurmUser)")
+    group: Name = Field("nogroup", description="its group")
+    packages: Strings(Package) = Field(("slurmrestd",), description="its Debian packages")
 
 
 class SlurmSettings(Schema):
@@ -312,6 +346,7 @@ class SlurmSettings(Schema):
     )
     database: Name = Field("slurm_acct_db", description="slurmdbd's MariaDB database")
     database_user: Name = Field("slurm", description="slurmdbd's MariaDB user")
+    restd: SlurmRestd = Field(default_factory=SlurmRestd, description="see below")
     config: Annotated[dict[str, Any], Field(strict=False)] = Field(
         default_factory=dict,
         description="slurm.conf settings over the defaults (table below); None removes one",
@@ -323,6 +358,12 @@ class SlurmSettings(Schema):
             problem = slurm_settings.check_setting(self.version, key, value)
             if problem:
                 raise FieldProblem(f"config.{key}", problem)
+        if self.restd.enabled and slurm_settings.jwt_key_path(self.conf) is None:
+            raise FieldProblem(
+                "restd.enabled",
+                "slurmrestd takes JWT tokens: slurm.config needs AuthAltTypes with auth/jwt "
+                "and AuthAltParameters with jwt_key=<path>",
+            )
         return self
 
     @property
@@ -344,6 +385,20 @@ class NfsExport(Schema):
     owner: Name = Field(description="owner of the exported directory (a user, or root)")
     group: Name = Field(description="its group (a `groups` entry, or root)")
     mode: Mode = Field(description="its octal mode, e.g. '0750'")
+    keep_existing: bool = Field(
+        False,
+        description="an existing directory keeps its owner and mode (made with these only "
+        "when missing)",
+    )
+
+
+class DirectorySpec(Schema):
+    """A directory with its owner and mode."""
+
+    path: AbsolutePath = Field(description="where")
+    owner: Name = Field(description="its owner (a user, or root)")
+    group: Name = Field(description="its group (a `groups` entry, or root)")
+    mode: Mode = Field(description="its octal mode, e.g. '0750'")
 
 
 class StorageSettings(Schema):
@@ -355,6 +410,9 @@ class StorageSettings(Schema):
     exports: Strings(NfsExport) = Field((), description="the exported directories")
     mount_options: Strings() = Field(
         ("nosuid", "hard", "bg", "noatime"), description="NFS mount options on the workers"
+    )
+    worker_directories: Strings(DirectorySpec) = Field(
+        (), description="directories workers get before the mounts (e.g. /data)"
     )
 
 
@@ -392,6 +450,17 @@ class HostData(Schema):
     )
     groups: Strings(GroupSpec) = Field((), description="groups with fixed gids")
     users: Strings(UserSpec) = Field((), description="users with fixed uids")
+    sudo_rules: Strings(SudoRule) = Field(
+        (), description="more passwordless sudo rules (/etc/sudoers.d/snakepit-admins)"
+    )
+    root_ssh_keys: Strings(SshKey) = Field(
+        (), description="public keys added to root's authorized_keys (other keys stay)"
+    )
+    address: str | None = Field(
+        None,
+        description="this host's address in every host's /etc/hosts; default: its "
+        "inventory ssh_hostname when that is an IP address",
+    )
     slurm: SlurmSettings = Field(description="Slurm settings")
     slurm_partitions: Strings(PartitionSpec) = Field(description="partitions, one per GPU model")
     storage: StorageSettings = Field(default_factory=StorageSettings, description="storage")
@@ -454,6 +523,11 @@ class Cluster:
     uid_range: tuple[int, int] = (1000, 59999)
     workers: tuple[str, ...] = ()
     secrets_file: str | None = None
+    sudo_rules: tuple[SudoRule, ...] = ()
+    # Per host (head and workers): keys added to root's authorized_keys.
+    root_ssh_keys: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # (address, name) of every host with a known address, for /etc/hosts.
+    hosts: tuple[tuple[str, str], ...] = ()
 
     def node(self, host: str) -> NodeSpec:
         for node in self.nodes:
@@ -474,11 +548,13 @@ def build_cluster(
     head: tuple[str, Mapping[str, Any]],
     workers: Sequence[tuple[str, Mapping[str, Any]]],
     groups: Mapping[str, Sequence[str]],
+    ssh_hostnames: Mapping[str, str | None] | None = None,
 ) -> Cluster:
     """Validate the merged data of the head and each worker into a `Cluster`.
 
     ``head`` and ``workers`` are (host name, merged host data); ``groups`` maps inventory
-    group names to their members (for partitions).
+    group names to their members (for partitions); ``ssh_hostnames`` what the inventory
+    connects each host by (its /etc/hosts address when that is an IP and data sets none).
     """
     head_name, head_raw = head
     if not HOSTNAME_RE.match(head_name):
@@ -502,7 +578,22 @@ def build_cluster(
     users = _users(data, error)
     partitions = _partitions(data, groups, [name for name, _ in workers], error)
     _check_storage(data, users, error)
-    nodes = tuple(_node(name, raw, partitions) for name, raw in workers)
+    _check_sudo_rules(data, users, error)
+    worker_data = {name: _worker_data(name, raw) for name, raw in workers}
+    nodes = tuple(_node(name, worker_data[name], partitions) for name, _ in workers)
+    every_host = {head_name: data, **worker_data}
+    ssh_hostnames = ssh_hostnames or {}
+    hosts = []
+    for name, host_data in every_host.items():
+        address = _host_address(name, host_data.address, ssh_hostnames.get(name))
+        if address is None:
+            continue
+        for other_address, other in hosts:
+            if other_address == address:
+                raise DataError(
+                    "address", f"{address} is also {other}'s address (/etc/hosts)", host=name
+                )
+        hosts.append((address, name))
 
     return Cluster(
         head=head_name,
@@ -520,7 +611,37 @@ def build_cluster(
         uid_range=data.uid_range,
         workers=tuple(name for name, _ in workers),
         secrets_file=data.secrets_file,
+        sudo_rules=data.sudo_rules,
+        root_ssh_keys={name: d.root_ssh_keys for name, d in every_host.items()},
+        hosts=tuple(hosts),
     )
+
+
+def _host_address(name: str, declared: str | None, ssh_hostname: str | None) -> str | None:
+    """The host's /etc/hosts address: its data's ``address``, else an IP ssh_hostname."""
+    if declared is not None:
+        try:
+            return str(ipaddress.ip_address(declared))
+        except ValueError:
+            raise DataError("address", f"{declared!r} is not an IP address", host=name) from None
+    try:
+        return str(ipaddress.ip_address(ssh_hostname or ""))
+    except ValueError:
+        return None  # reached by name: resolution is DNS's job
+
+
+def _check_sudo_rules(data: HostData, users: Sequence[UserSpec], error) -> None:
+    user_names = {u.name for u in users}
+    group_names = {g.name for g in data.groups}
+    for index, rule in enumerate(data.sudo_rules):
+        where = f"sudo_rules[{index}]"
+        if rule.who.startswith("%"):
+            if rule.who[1:] not in group_names:
+                raise error(f"{where}.who", f"unknown group {rule.who[1:]!r} (not in groups)")
+        elif rule.who not in user_names:
+            raise error(f"{where}.who", f"unknown user {rule.who!r} (not in users)")
+        if rule.runas not in user_names | {"ALL", "root"}:
+            raise error(f"{where}.runas", f"unknown user {rule.runas!r} (not in users)")
 
 
 def _check_groups(data: HostData, error) -> None:
@@ -637,6 +758,17 @@ def _check_storage(data: HostData, users: Sequence[UserSpec], error) -> None:
     known_users = {"root"} | {u.name for u in users}
     known_groups = {"root"} | {g.name for g in data.groups}
     exports = data.storage.exports
+    for index, directory in enumerate(data.storage.worker_directories):
+        if directory.owner not in known_users:
+            raise error(
+                f"storage.worker_directories[{index}].owner",
+                f"unknown user {directory.owner!r} (not in users)",
+            )
+        if directory.group not in known_groups:
+            raise error(
+                f"storage.worker_directories[{index}].group",
+                f"unknown group {directory.group!r} (not in groups)",
+            )
     for index, export in enumerate(exports):
         if export.owner not in known_users:
             raise error(
@@ -654,10 +786,13 @@ def _check_storage(data: HostData, users: Sequence[UserSpec], error) -> None:
             raise error("storage.exports", f"two exports share the {attribute} {duplicates[0]!r}")
 
 
-def _node(host: str, raw: Mapping[str, Any], partitions: tuple[Partition, ...]) -> NodeSpec:
+def _worker_data(host: str, raw: Mapping[str, Any]) -> HostData:
     if not HOSTNAME_RE.match(host):
         raise DataError("inventory", f"worker name {host!r} is not a valid hostname")
-    data = validate(HostData, raw, host=host)
+    return validate(HostData, raw, host=host)
+
+
+def _node(host: str, data: HostData, partitions: tuple[Partition, ...]) -> NodeSpec:
     partition = next(p for p in partitions if host in p.members)
     declared = data.node
     return NodeSpec(

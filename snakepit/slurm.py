@@ -187,8 +187,20 @@ def plan_node(
     return line, problems
 
 
+class MemoryMismatch(ValueError):
+    """A partition's DefMemPerCPU would ask more than a node has; one line per node."""
+
+    def __init__(self, problems: Sequence[str]):
+        self.problems = tuple(problems)
+        super().__init__(
+            "DefMemPerCPU x CPUs exceeds RealMemory (a job without --mem on the whole node "
+            "could never run):\n" + "\n".join(f"  {p}" for p in problems)
+        )
+
+
 def plan_nodes(cluster: Cluster, detected: Mapping[str, DetectedNode]) -> list[NodeLine]:
-    """Every worker's node line; raises HardwareMismatch listing every overclaim."""
+    """Every worker's node line; raises HardwareMismatch listing every overclaim, then
+    MemoryMismatch listing every node whose partition's DefMemPerCPU does not fit."""
     lines, problems = [], []
     for spec in cluster.nodes:
         line, node_problems = plan_node(spec, detected[spec.host], cluster.slurm.memory_reserve_mib)
@@ -196,7 +208,30 @@ def plan_nodes(cluster: Cluster, detected: Mapping[str, DetectedNode]) -> list[N
         problems += node_problems
     if problems:
         raise HardwareMismatch(problems)
+    too_big = memory_per_cpu_problems(cluster, lines, "DefMemPerCPU")
+    if too_big:
+        raise MemoryMismatch(too_big)
     return lines
+
+
+def memory_per_cpu(cluster: Cluster, partition: str, key: str) -> int | None:
+    """The partition's DefMemPerCPU or MaxMemPerCPU (MiB): its own, else slurm.conf's."""
+    config = next(p.config for p in cluster.partitions if p.name == partition)
+    value = config.get(key, cluster.slurm.conf.get(key))
+    return None if value is None or not str(value).isdigit() else int(value)
+
+
+def memory_per_cpu_problems(cluster: Cluster, lines: Sequence[NodeLine], key: str) -> list[str]:
+    """One line per node where ``key`` (DefMemPerCPU or MaxMemPerCPU) x CPUs > RealMemory."""
+    problems = []
+    for line in lines:
+        per_cpu = memory_per_cpu(cluster, line.partition, key)
+        if per_cpu is not None and per_cpu * line.cpus > line.real_memory:
+            problems.append(
+                f"{line.name} (partition {line.partition}): {key}={per_cpu} x "
+                f"CPUs={line.cpus} = {per_cpu * line.cpus} MiB > RealMemory={line.real_memory}"
+            )
+    return problems
 
 
 def compress_devices(paths: Sequence[str]) -> str:

@@ -31,6 +31,11 @@ DEFAULTS: dict[str, Default] = {
     ),
     "SlurmUser": Default("slurm", "the fixed-id `slurm` user of the cluster data"),
     "AuthType": Default("auth/munge", "munge, with the key from the secrets file"),
+    "AuthAltTypes": Default("auth/jwt", "JWT tokens for slurmrestd (`scontrol token`)"),
+    "AuthAltParameters": Default(
+        "jwt_key=/etc/slurm/jwt_hs256.key",
+        "the JWT signing key, made on the head when missing; it never leaves the head",
+    ),
     "CredType": Default("cred/munge", "as AuthType"),
     "MpiDefault": Default("none", "jobs choose their MPI"),
     "StateSaveLocation": Default("/var/lib/slurm/slurmctld", "Debian's state directory"),
@@ -83,6 +88,8 @@ class SlurmVersion:
 _RESTART_KEYS = frozenset(
     {
         "AuthType",
+        "AuthAltTypes",
+        "AuthAltParameters",
         "CredType",
         "ClusterName",
         "SlurmctldHost",
@@ -179,6 +186,17 @@ def merged(overrides: Mapping[str, str | int | None]) -> dict[str, str]:
     for key in sorted(k for k in overrides if k not in DEFAULTS and overrides[k] is not None):
         settings[key] = str(overrides[key])
     return settings
+
+
+def jwt_key_path(conf: Mapping[str, str]) -> str | None:
+    """The JWT key file of a merged slurm.conf, when auth/jwt is on."""
+    if "auth/jwt" not in conf.get("AuthAltTypes", "").split(","):
+        return None
+    for parameter in conf.get("AuthAltParameters", "").split(","):
+        name, _, value = parameter.partition("=")
+        if name == "jwt_key" and value:
+            return value
+    return None
 
 
 def render_defaults_table() -> str:

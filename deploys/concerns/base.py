@@ -8,6 +8,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, files
 
 from operations import dpkg
+from operations.hosts import hosts_block
 from snakepit.cuda.aptsource import UNATTENDED_BLACKLIST
 from snakepit.model import Cluster
 
@@ -47,6 +48,11 @@ def base(cluster: Cluster, worker: bool) -> None:
         src=StringIO(f"{cluster.timezone}\n"),
         dest="/etc/timezone",
         mode="0644",
+    )
+    # NFS mounts and Slurm name the head and workers: they resolve without DNS.
+    hosts_block(
+        name=f"/etc/hosts: the cluster's {len(cluster.hosts)} hosts (a managed block)",
+        entries=[list(entry) for entry in cluster.hosts],
     )
     if worker:
         files.put(

@@ -13,6 +13,7 @@ from io import StringIO
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server, systemd
 
+from operations.directories import directory_if_absent
 from snakepit.model import Cluster
 from snakepit.storage import mount_unit, mount_unit_name, render_exports
 
@@ -21,6 +22,16 @@ from snakepit.storage import mount_unit, mount_unit_name, render_exports
 def nfs_server(cluster: Cluster) -> None:
     storage = cluster.storage
     for export in storage.exports:
+        if export.keep_existing:
+            directory_if_absent(
+                name=f"{export.path}: made {export.mode} {export.owner}:{export.group} only "
+                "when missing (an existing one is left as it is)",
+                path=export.path,
+                user=export.owner,
+                group=export.group,
+                mode=export.mode,
+            )
+            continue
         files.directory(
             name=f"{export.path} {export.mode} {export.owner}:{export.group}",
             path=export.path,
@@ -51,6 +62,14 @@ def nfs_client(cluster: Cluster) -> None:
     storage = cluster.storage
     if storage.mode == "nfs":
         apt.packages(name="Install the NFS client", packages=["nfs-common"], no_recommends=True)
+    for directory in storage.worker_directories:
+        files.directory(
+            name=f"{directory.path} {directory.mode} {directory.owner}:{directory.group}",
+            path=directory.path,
+            user=directory.owner,
+            group=directory.group,
+            mode=directory.mode,
+        )
     changed = []
     for export in storage.exports:
         unit = mount_unit_name(export.mount_point)

@@ -15,11 +15,12 @@ from pyinfra.operations import files
 from deploys.daemon import Apply, ConfigFile, Directory, daemon
 from glue import context
 from operations.records import applied
-from operations.secrets import SecretBytes, secret_file
+from operations.secrets import SecretBytes, random_key_file, secret_file
 from snakepit import slurm
 from snakepit.model import Cluster
 from snakepit.records import fingerprint, keyed_fingerprint
 from snakepit.secrets import Secrets
+from snakepit.slurm_settings import jwt_key_path
 
 MARIADB_CONF_PATH = "/etc/mysql/mariadb.conf.d/60-snakepit.cnf"
 MARIADB_CONF = """\
@@ -107,6 +108,16 @@ def slurmctld(cluster: Cluster) -> None:
     slurm_conf = slurm.render_slurm_conf(cluster, nodes)
     gres_conf = slurm.render_gres_conf(nodes)
     cgroup_conf = slurm.render_cgroup_conf()
+    jwt_key = jwt_key_path(cluster.slurm.conf)
+    if jwt_key is not None:
+        random_key_file(
+            name=f"JWT signing key {jwt_key} (made here when missing, 0600 slurm:slurm)",
+            path=jwt_key,
+            size=32,
+            user="slurm",
+            group="slurm",
+            mode="0600",
+        )
     cluster_name = shlex.quote(cluster.slurm.cluster_name)
     register = (
         f"sacctmgr -n -P list cluster format=cluster | grep -qx {cluster_name} || "
@@ -135,6 +146,45 @@ def slurmctld(cluster: Cluster) -> None:
             full_fingerprint=slurm.full_fingerprint(slurm_conf, gres_conf, cgroup_conf),
             restart=[register, "systemctl restart slurmctld"],
             reconfigure=["scontrol reconfigure"],
+        ),
+    )
+
+
+def slurmrestd_dropin(cluster: Cluster) -> str:
+    restd = cluster.slurm.restd
+    return (
+        "# Managed by snakepit-pyinfra: JWT tokens over TCP, as an unprivileged user.\n"
+        "[Service]\n"
+        f"User={restd.user}\n"
+        f"Group={restd.group}\n"
+        "Environment=SLURM_JWT=daemon\n"
+        "ExecStart=\n"
+        f"ExecStart=/usr/sbin/slurmrestd $SLURMRESTD_OPTIONS -a rest_auth/jwt {restd.listen}\n"
+    )
+
+
+SLURMRESTD_DROPIN_PATH = "/etc/systemd/system/slurmrestd.service.d/snakepit.conf"
+
+
+@deploy("Slurm REST API (head)")
+def slurmrestd(cluster: Cluster) -> None:
+    dropin = slurmrestd_dropin(cluster)
+    # It reads slurm.conf (its auth plugins) only at start, like slurmctld.
+    slurm_conf = slurm.render_slurm_conf(cluster, context.node_lines())
+    daemon(
+        "slurmrestd",
+        packages=cluster.slurm.restd.packages,
+        package_version=cluster.slurm.packages.version,
+        config=[
+            ConfigFile(
+                SLURMRESTD_DROPIN_PATH,
+                dropin,
+                name=f"slurmrestd listens on {cluster.slurm.restd.listen} (JWT)",
+            )
+        ],
+        apply=Apply(
+            slurm.restart_fingerprint(slurm_conf, dropin, restart_keys=cluster.slurm.restart_keys),
+            restart=["systemctl restart slurmrestd"],
         ),
     )
 

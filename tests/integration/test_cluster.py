@@ -13,7 +13,10 @@ import sys
 import time
 from pathlib import Path
 
+import paramiko
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from snakepit.cuda.manifest import dump_source_file, load_manifest
 from snakepit.secrets import generate, load_secrets
@@ -119,6 +122,16 @@ def test_fixed_ids_munge_and_modes(sandbox, converged):
         assert "NOPASSWD: ALL" in lines[5]
     rc, out = sandbox.exec("head", "stat -c '%a %U:%G' /etc/slurm/slurmdbd.conf /data/rw")
     assert out.split("\n")[:2] == ["600 slurm:slurm", "750 slurm:slurm"]
+    # The seed's rules: workers' /data is root:slurm 0750, a relops member is an admin
+    # (%admin), epavlov may act as slurm and nothing more.
+    rc, out = sandbox.exec("worker1", "stat -c '%a %U:%G' /data")
+    assert (rc, out.strip()) == (0, "750 root:slurm")
+    for host in ("head", "worker1"):
+        rc, out = sandbox.exec(host, "sudo -u epavlov sudo -n -u slurm id -un")
+        assert (rc, out.strip()) == (0, "slurm"), out
+        assert sandbox.exec(host, "sudo -u epavlov sudo -n id -un")[0] != 0
+        rc, out = sandbox.exec(host, "sudo -u aerickson sudo -n id -un")
+        assert (rc, out.strip()) == (0, "root"), out
     # Accounting through slurmdbd + MariaDB works (slurmctld sends job records a little
     # after the jobs end).
     deadline = time.monotonic() + 60
@@ -128,6 +141,30 @@ def test_fixed_ids_munge_and_modes(sandbox, converged):
             break
         time.sleep(2)
     assert rc == 0 and int(out) >= 1, out
+
+
+def test_hosts_resolve_by_name_beside_dockers_own_lines(sandbox, converged):
+    addresses = {h.name: h.address for h in sandbox.hosts()}
+    for host in ("head", "worker1", "worker2"):
+        rc, hosts = sandbox.exec(host, "cat /etc/hosts")
+        lines = hosts.splitlines()
+        assert "127.0.0.1\tlocalhost" in lines  # Docker's lines stay
+        for name, address in addresses.items():
+            assert f"{address} {name}" in lines
+    rc, out = sandbox.exec("worker1", "getent hosts worker2")
+    assert (rc, out.split()[0]) == (0, addresses["worker2"])
+
+
+def test_slurmrestd_answers_a_jwt_token_on_the_seeds_port(sandbox, converged):
+    rc, out = sandbox.exec(
+        "head",
+        "export $(scontrol token username=slurm lifespan=60) && "
+        "curl -sf -H 'X-SLURM-USER-NAME: slurm' -H \"X-SLURM-USER-TOKEN: $SLURM_JWT\" "
+        "http://head:6820/slurm/v0.0.38/ping",
+    )
+    assert rc == 0 and '"ping"' in out, out
+    rc, out = sandbox.exec("head", "stat -c '%a %U' /etc/slurm/jwt_hs256.key")
+    assert (rc, out.strip()) == (0, "600 slurm")
 
 
 def test_configless_workers_and_rendered_storage(sandbox, converged):
@@ -270,11 +307,21 @@ def test_a_job_over_its_memory_is_killed_by_the_cgroup(sandbox, converged):
 
 def test_second_converge_changes_nothing(sandbox, converged, pyinfra):
     before = slurm_conf_sha(sandbox)
-    result = pyinfra(SITE, "-y").json
-    assert changed_ops(result) == {}
-    assert result["results"]["totals"]["error"] == 0
-    assert result["results"]["totals"]["no_change"] > 100
-    assert slurm_conf_sha(sandbox) == before
+    # The head's existing data directories are never re-owned or re-moded (the seed's rule).
+    stat = "stat -c '%a %U:%G' /snakepit/shared /snakepit/home"
+    _, original = sandbox.exec("head", stat)
+    by_hand = "chown slurm:snakepit /snakepit/home && chmod 2770 /snakepit/home"
+    assert sandbox.exec("head", by_hand)[0] == 0
+    try:
+        result = pyinfra(SITE, "-y").json
+        assert changed_ops(result) == {}
+        assert result["results"]["totals"]["error"] == 0
+        assert result["results"]["totals"]["no_change"] > 100
+        assert slurm_conf_sha(sandbox) == before
+        assert sandbox.exec("head", stat)[1].splitlines()[1] == "2770 slurm:snakepit"
+    finally:
+        mode, owner = original.splitlines()[1].split()
+        sandbox.exec("head", f"chown {owner} /snakepit/home && chmod {mode} /snakepit/home")
 
 
 def test_dry_run_after_converge_shows_no_change(converged, pyinfra):
@@ -297,10 +344,10 @@ def group_data_edit(sandbox):
 def test_dry_run_after_adding_a_user_shows_exactly_that(converged, pyinfra, group_data_edit):
     group_data_edit(
         # exactly as the comment in group_data/all.py shows a human user
-        'users = [*__production["users"], {"name": "alice", "uid": 2001, "groups": ["snakepit"]}]'
+        'users = [*__production["users"], {"name": "alice", "uid": 2104, "groups": ["slurm"]}]'
     )
     plan = planned_changes(pyinfra(SITE, "--dry").json)
-    assert plan == {"Users and groups | User alice (uid 2001)": ["head", "worker1", "worker2"]}
+    assert plan == {"Users and groups | User alice (uid 2104)": ["head", "worker1", "worker2"]}
 
 
 def test_dry_run_after_changing_a_partition(sandbox, converged, pyinfra, group_data_edit):
@@ -326,6 +373,65 @@ def test_dry_run_after_changing_a_partition(sandbox, converged, pyinfra, group_d
     assert sandbox.exec("head", "systemctl show -p MainPID --value slurmctld")[1] == pid
     _, out = sandbox.exec("head", "scontrol show partition txp")
     assert "MaxTime=7-00:00:00" in out
+    assert "DefMemPerCPU=2000" in out and "MaxMemPerCPU=2300" in out
+
+
+def _test_key_pair(folder: Path) -> tuple[Path, str]:
+    """A fresh ed25519 key pair for this test only (never in the repository)."""
+    key = Ed25519PrivateKey.generate()
+    path = folder / "id_ed25519"
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.OpenSSH,
+            serialization.NoEncryption(),
+        )
+    )
+    path.chmod(0o600)
+    public = key.public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    )
+    return path, f"{public.decode()} snakepit-integration-test"
+
+
+def _ssh(address: str, user: str, key: Path, command: str) -> tuple[int, str]:
+    client = paramiko.SSHClient()
+    # A throwaway sandbox host whose key changes with every `up` (as its inventory does).
+    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())  # noqa: S507
+    client.connect(
+        address, username=user, key_filename=str(key), allow_agent=False, look_for_keys=False
+    )
+    try:
+        _, stdout, stderr = client.exec_command(command, timeout=120)
+        out = stdout.read().decode() + stderr.read().decode()
+        return stdout.channel.recv_exit_status(), out.strip()
+    finally:
+        client.close()
+
+
+def test_seed_user_and_a_new_user_log_in_with_a_key_and_run_srun(
+    sandbox, converged, pyinfra, group_data_edit, tmp_path
+):
+    key, public = _test_key_pair(tmp_path)
+    # gtatum as the seed has him, with this test's key instead of his own; and a user added
+    # exactly the way group_data/all.py's comment shows.
+    group_data_edit(
+        f'users = [{{**u, "ssh_keys": [{public!r}]}} if u["name"] == "gtatum" else u '
+        'for u in __production["users"]]\n'
+        f'users.append({{"name": "dora", "uid": 2104, "groups": ["slurm"], '
+        f'"ssh_keys": [{public!r}]}})'
+    )
+    changed = changed_ops(pyinfra(SITE, "-y").json)
+    every_host = ["head", "worker1", "worker2"]
+    assert changed["Users and groups | User dora (uid 2104)"] == every_host
+    assert changed["Users and groups | User gtatum (uid 2102)"] == every_host
+    checks.wait_for_idle_nodes(sandbox, count=2)
+    head = next(h.address for h in sandbox.hosts() if h.name == "head")
+    for user in ("gtatum", "dora"):
+        rc, out = _ssh(head, user, key, "id -un && srun -N1 hostname")
+        assert rc == 0, out
+        lines = out.splitlines()
+        assert lines[0] == user and lines[-1] in ("worker1", "worker2"), out
 
 
 # -- e. secrets never show -------------------------------------------------------------------
@@ -360,7 +466,7 @@ def test_rotated_secrets_never_appear_in_any_output(sandbox, converged, pyinfra)
     checks.wait_for_idle_nodes(sandbox, count=2)
     assert checks.srun_hostnames(sandbox, 2) == ["worker1", "worker2"]
     rc, out = sandbox.exec("head", "systemctl is-active slurmdbd && sacctmgr -n list cluster")
-    assert rc == 0 and "snakepit" in out
+    assert rc == 0 and "slurmpit" in out
 
 
 # -- f. bad input is refused before any host is touched --------------------------------------
@@ -378,7 +484,7 @@ def _refused(pyinfra, sandbox, *args: str) -> str:
 def test_duplicate_uid_is_refused(sandbox, pyinfra, group_data_edit):
     group_data_edit('users = [*__production["users"], {"name": "bob", "uid": 3000}]')
     err = _refused(pyinfra, sandbox)
-    assert "users[2].uid: duplicate uid 3000 (also user 'admin')" in err
+    assert "users[13].uid: duplicate uid 3000 (also user 'admin')" in err
 
 
 def test_malformed_group_data_type_is_refused(sandbox, pyinfra, group_data_edit):
@@ -394,7 +500,7 @@ def test_misspelled_key_is_refused_with_the_nearest_name(sandbox, pyinfra, group
         '"ssh_key": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB carol"]}]'
     )
     err = _refused(pyinfra, sandbox)
-    assert "users[2].ssh_key: unknown key (did you mean 'ssh_keys'?)" in err
+    assert "users[13].ssh_key: unknown key (did you mean 'ssh_keys'?)" in err
     assert f".sandbox/{sandbox.name}/group_data/all.py" in err
 
 

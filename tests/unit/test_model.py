@@ -157,9 +157,37 @@ def test_production_users_and_groups(production):
         "snakepit": 1777,
         "slurm": 1877,
         "admin": 3000,
+        "relops": 3001,
+        "releng": 3002,
+        "translations": 3003,
     }
     users = {u.name: u for u in production.users}
-    assert set(users) == {"slurm", "admin"}
+    # The Puppet project's realized users: its team lists (the shared `relops` key user was
+    # in no list, so Puppet never made it).
+    assert {name: u.uid for name, u in users.items() if name not in ("slurm", "admin")} == {
+        "aerickson": 2001,
+        "mcornmesser": 2002,
+        "jmoss": 2003,
+        "mgoossens": 2004,
+        "rcurran": 2006,
+        "bhearsum": 2008,
+        "gabriel": 2009,
+        "epavlov": 2100,
+        "marco": 2101,
+        "gtatum": 2102,
+        "sylvestre": 2103,
+    }
+    # As its CI checked: relops in users, slurm and admin; the others in users and slurm.
+    assert (users["aerickson"].group, set(users["aerickson"].groups)) == (
+        "users",
+        {"relops", "slurm", "admin"},
+    )
+    for name in ("epavlov", "gtatum", "gabriel"):
+        assert users[name].group == "users"
+        assert set(users[name].groups) - {"releng", "translations"} == {"slurm"}
+    assert len(users["mcornmesser"].ssh_keys) == 2
+    assert users["gabriel"].ssh_keys[0].startswith("ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAACAQDckeV1")
+    assert users["bhearsum"].ssh_keys[0].endswith("LBjX")  # no comment, as the seed had it
     slurm, admin = users["slurm"], users["admin"]
     assert (slurm.uid, slurm.group, slurm.groups, slurm.sudo) == (
         1877,
@@ -173,15 +201,21 @@ def test_production_users_and_groups(production):
 
 def test_production_slurm_settings(production):
     slurm = production.slurm
-    assert slurm.cluster_name == "snakepit"
+    assert slurm.cluster_name == "slurmpit"
     assert slurm.version == "22.05"
     assert slurm.conf["ProctrackType"] == "proctrack/cgroup"
     assert slurm.conf["TaskPlugin"] == "task/cgroup,task/affinity"
     assert slurm.conf["ReturnToService"] == "2"
     assert slurm.memory_reserve_mib == 2048
     assert (slurm.database, slurm.database_user) == ("slurm_acct_db", "slurm")
-    assert slurm.config == {"DefMemPerCPU": 4096}
-    assert slurm.packages.controller == ("slurmctld", "slurm-client")
+    assert slurm.config == {}
+    assert "DefMemPerCPU" not in slurm.conf
+    assert {p.name: dict(p.config) for p in production.partitions} == {
+        name: {"DefMemPerCPU": 2000, "MaxMemPerCPU": 2300} for name in ("txp", "g2080", "q6000")
+    }
+    assert (slurm.restd.enabled, slurm.restd.listen) == (True, "0.0.0.0:6820")
+    assert slurm.conf["AuthAltTypes"] == "auth/jwt"
+    assert slurm.packages.controller == ("slurmctld", "slurm-client", "slurm-wlm-jwt-plugin")
     assert slurm.packages.version is None
 
 
@@ -204,6 +238,50 @@ def test_production_storage(production):
         "/data/rw",
         "/home/slurm",
     }
+    # The head's existing /snakepit/* data is never re-owned or re-moded.
+    assert {e.path for e in storage.exports if e.keep_existing} == {
+        "/snakepit/shared",
+        "/snakepit/home",
+    }
+    assert [(d.path, d.owner, d.group, d.mode) for d in storage.worker_directories] == [
+        ("/data", "root", "slurm", "0750")
+    ]
+
+
+def test_production_sudo_rules_root_keys_and_hosts(production):
+    assert [(r.who, r.runas) for r in production.sudo_rules] == [
+        ("%admin", "ALL"),
+        ("epavlov", "slurm"),
+    ]
+    assert production.root_ssh_keys["mlchead"] == ()
+    for worker in production.workers:
+        (key,) = production.root_ssh_keys[worker]
+        assert key.startswith("ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC5UV+5") and key.endswith(
+            "6mB6g89 root@mlchead"
+        )
+    assert production.hosts[0] == ("192.168.1.1", "mlchead")
+    assert dict((name, address) for address, name in production.hosts)["mlc6"] == "192.168.1.16"
+
+
+def test_production_sudoers_drop_in_has_the_seeds_rules(production):
+    from deploys.concerns.users import sudoers_content
+
+    lines = sudoers_content(production).splitlines()
+    assert lines[1:] == [
+        "admin ALL=(ALL:ALL) NOPASSWD: ALL",
+        "%admin ALL=(ALL) NOPASSWD: ALL",
+        "epavlov ALL=(slurm) NOPASSWD: ALL",
+    ]
+
+
+def test_host_address_from_data_wins_and_must_be_an_ip():
+    cluster = build(worker_data=workers(mlc6={"address": "10.0.0.6"}))
+    assert ("10.0.0.6", "mlc6") in cluster.hosts
+    error = error_of(worker_data=workers(mlc6={"address": "mlc6.example"}))
+    assert str(error) == "host mlc6: address: 'mlc6.example' is not an IP address"
+    same = {"address": "10.0.0.6"}
+    error = error_of(worker_data=workers(mlc5=same, mlc6=same))
+    assert str(error) == "host mlc6: address: 10.0.0.6 is also mlc5's address (/etc/hosts)"
 
 
 # --- values that are accepted and normalised ------------------------------------------------
@@ -292,27 +370,27 @@ BAD_HEAD_DATA = {
     # users
     "duplicate uid": (
         _append_user(name="bob", uid=1877, group="snakepit"),
-        "users[2].uid: duplicate uid 1877 (also user 'slurm')",
+        "users[13].uid: duplicate uid 1877 (also user 'slurm')",
     ),
     "duplicate user name": (
         _append_user(name="admin", uid=3001, group="admin"),
-        "users[2].name: duplicate user name 'admin'",
+        "users[13].name: duplicate user name 'admin'",
     ),
     "uid below uid_range": (
         _append_user(name="bob", uid=999, group="snakepit"),
-        "users[2].uid: 999 is outside the allowed range 1000-59999",
+        "users[13].uid: 999 is outside the allowed range 1000-59999",
     ),
     "uid above uid_range": (
         _append_user(name="bob", uid=60000, group="snakepit"),
-        "users[2].uid: 60000 is outside the allowed range 1000-59999",
+        "users[13].uid: 60000 is outside the allowed range 1000-59999",
     ),
     "unknown primary group": (
         _append_user(name="bob", uid=2000, group="wheel"),
-        "users[2].group: unknown group 'wheel'",
+        "users[13].group: unknown group 'wheel'",
     ),
     "unknown supplementary group": (
         _append_user(name="bob", uid=2000, group="snakepit", groups=["slurm", "docker"]),
-        "users[2].groups[1]: unknown group 'docker'",
+        "users[13].groups[1]: unknown group 'docker'",
     ),
     "default user group that does not exist": (
         lambda data: (
@@ -323,11 +401,11 @@ BAD_HEAD_DATA = {
     ),
     "dss key": (
         _append_user(name="bob", uid=2000, group="snakepit", ssh_keys=["ssh-dss AAAAB3Nza bob"]),
-        "users[2].ssh_keys[0]: is not an OpenSSH public key line",
+        "users[13].ssh_keys[0]: is not an OpenSSH public key line",
     ),
     "key type without key": (
         _append_user(name="bob", uid=2000, group="snakepit", ssh_keys=[GOOD_KEY, "ssh-ed25519"]),
-        "users[2].ssh_keys[1]: is not an OpenSSH public key line",
+        "users[13].ssh_keys[1]: is not an OpenSSH public key line",
     ),
     "private key pasted": (
         _append_user(
@@ -336,11 +414,11 @@ BAD_HEAD_DATA = {
             group="snakepit",
             ssh_keys=["-----BEGIN OPENSSH PRIVATE KEY-----"],
         ),
-        "users[2].ssh_keys[0]: is not an OpenSSH public key line",
+        "users[13].ssh_keys[0]: is not an OpenSSH public key line",
     ),
     "user name with upper case": (
         _append_user(name="Bob", uid=2000, group="snakepit"),
-        "users[2].name: 'Bob' is not a valid name",
+        "users[13].name: 'Bob' is not a valid name",
     ),
     "sudo as a string": (
         _set("users.1.sudo", "yes"),
@@ -357,11 +435,11 @@ BAD_HEAD_DATA = {
     # groups
     "duplicate gid": (
         lambda data: data["groups"].append({"name": "wheel", "gid": 3000}),
-        "groups[4].gid: duplicate gid 3000 (also group 'admin')",
+        "groups[7].gid: duplicate gid 3000 (also group 'admin')",
     ),
     "duplicate group name": (
         lambda data: data["groups"].append({"name": "admin", "gid": 3001}),
-        "groups[4].name: duplicate group name 'admin'",
+        "groups[7].name: duplicate group name 'admin'",
     ),
     "gid as a bool": (_set("groups.0.gid", True), "groups[0].gid: expected int, got bool"),
     "gid zero": (_set("groups.0.gid", 0), "groups[0].gid: must be >= 1, got 0"),
@@ -575,19 +653,19 @@ BAD_HEAD_DATA = {
     ),
     "user named like a system account": (
         _append_user(name="daemon", uid=2000),
-        "users[2].name: 'daemon' is a system account's name",
+        "users[13].name: 'daemon' is a system account's name",
     ),
     "uid_range reaching system ids": (
         _set("uid_range", [500, 59999]),
         "uid_range: expected [low, high] with 1000 <= low <= high <= 59999",
     ),
     "ssh key type without a real key": (
-        _append_user(name="bob", uid=2000, ssh_keys=["ssh-ed25519 AAAA"]),
-        "users[2].ssh_keys[0]: is not an OpenSSH public key line",
+        _append_user(name="bob", uid=2900, ssh_keys=["ssh-ed25519 AAAA"]),
+        "users[13].ssh_keys[0]: is not an OpenSSH public key line",
     ),
     "ssh key blob of another type": (
-        _append_user(name="bob", uid=2000, ssh_keys=[GOOD_KEY.replace("ssh-ed25519", "ssh-rsa")]),
-        "users[2].ssh_keys[0]: is not an OpenSSH public key line",
+        _append_user(name="bob", uid=2900, ssh_keys=[GOOD_KEY.replace("ssh-ed25519", "ssh-rsa")]),
+        "users[13].ssh_keys[0]: is not an OpenSSH public key line",
     ),
     "no_proxy entry with a command": (
         _set("proxy.no_proxy", ["localhost", "x$(touch /tmp/x)"]),
@@ -618,6 +696,37 @@ BAD_HEAD_DATA = {
     "export owner not a user": (
         _set("storage.exports.1.owner", "snakepit"),
         "storage.exports[1].owner: unknown user 'snakepit' (not in users)",
+    ),
+    "sudo rule for an unknown group": (
+        _set("sudo_rules", [{"who": "%wheel"}]),
+        "sudo_rules[0].who: unknown group 'wheel' (not in groups)",
+    ),
+    "sudo rule for an unknown user": (
+        _set("sudo_rules", [{"who": "bob", "runas": "slurm"}]),
+        "sudo_rules[0].who: unknown user 'bob' (not in users)",
+    ),
+    "sudo rule as an unknown user": (
+        _set("sudo_rules", [{"who": "epavlov", "runas": "bob"}]),
+        "sudo_rules[0].runas: unknown user 'bob' (not in users)",
+    ),
+    "sudo rule with a misspelled key": (
+        _set("sudo_rules", [{"who": "epavlov", "run_as": "slurm"}]),
+        "sudo_rules[0].run_as: unknown key (did you mean 'runas'?)",
+    ),
+    "root key not a key": (
+        _set("root_ssh_keys", ["AAAAB3NzaC1yc2E root@mlchead"]),
+        "root_ssh_keys[0]: is not an OpenSSH public key line",
+    ),
+    "worker directory group not a group": (
+        _set(
+            "storage.worker_directories",
+            [{"path": "/data", "owner": "root", "group": "x", "mode": "0750"}],
+        ),
+        "storage.worker_directories[0].group: unknown group 'x' (not in groups)",
+    ),
+    "slurmrestd without JWT": (
+        _set("slurm.config", {"AuthAltTypes": None}),
+        "slurm.restd.enabled: slurmrestd takes JWT tokens",
     ),
     "export group not a group": (
         _set("storage.exports.1.group", "wheel"),
@@ -687,7 +796,7 @@ def test_ssh_key_must_be_one_line():
     # A newline smuggles a second, unchecked line into authorized_keys.
     key = GOOD_KEY + '\ncommand="/bin/sh" ssh-rsa AAAAB3NzaC1yc2E evil'
     error = error_of(_append_user(name="bob", uid=2000, group="snakepit", ssh_keys=[key]))
-    assert "users[2].ssh_keys[0]: is not an OpenSSH public key line" in str(error)
+    assert "users[13].ssh_keys[0]: is not an OpenSSH public key line" in str(error)
 
 
 @pytest.mark.parametrize("path", ["/data/../etc", "/data/./rw"])
@@ -776,7 +885,7 @@ def test_error_names_group_data_all(tmp_path, monkeypatch):
     with pytest.raises(DataError) as raised:
         cluster_from_inventory(inventory)
     message = str(raised.value)
-    assert message.startswith("group_data/all.py: host h: users[2].uid: duplicate uid 1877")
+    assert message.startswith("group_data/all.py: host h: users[13].uid: duplicate uid 1877")
     assert raised.value.source == "group_data/all.py"
 
 

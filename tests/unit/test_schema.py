@@ -183,8 +183,8 @@ def test_add_a_human_user_as_documented():
     data["users"].append(
         {
             "name": "alice",
-            "uid": 2001,
-            "groups": ["snakepit"],
+            "uid": 2104,
+            "groups": ["slurm"],
             "ssh_keys": [
                 "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB/I95HQM/Wr9XZkQzXfhFSpqmIiGx0fIegDNtkkoOHW "
                 "alice@laptop"
@@ -194,9 +194,9 @@ def test_add_a_human_user_as_documented():
     alice = _build(head=data).users[-1]
     assert (alice.name, alice.uid, alice.group, alice.groups) == (
         "alice",
-        2001,
+        2104,
         "users",
-        ("snakepit",),
+        ("slurm",),
     )
     assert alice.home == "/home/alice"
 
@@ -204,7 +204,7 @@ def test_add_a_human_user_as_documented():
 def test_add_a_partition_with_a_new_gpu_model():
     data = group_data("all")
     data["slurm_partitions"].append(
-        {"name": "h100", "gpu_type": "nvidia_h100_80gb_hbm3", "config": {"DefMemPerCPU": 8000}}
+        {"name": "h100", "gpu_type": "nvidia_h100_80gb_hbm3", "config": {"DefMemPerCPU": 4000}}
     )
     hosts = {**PARTITION_HOSTS, "h100": ["mlc7"]}
     files = {"h100": {"node": {"gpus": 4}}}
@@ -213,7 +213,7 @@ def test_add_a_partition_with_a_new_gpu_model():
     _settings, nodes, partitions = parse_conf(slurm_conf)
     assert " Gres=gpu:nvidia_h100_80gb_hbm3:4 " in nodes["mlc7"]
     assert partitions["h100"] == (
-        "PartitionName=h100 Nodes=mlc7 Default=NO MaxTime=INFINITE DefMemPerCPU=8000 State=UP"
+        "PartitionName=h100 Nodes=mlc7 Default=NO MaxTime=INFINITE DefMemPerCPU=4000 State=UP"
     )
     assert "NodeName=mlc7 Name=gpu Type=nvidia_h100_80gb_hbm3 File=/dev/nvidia[0-3]" in gres_conf
 
@@ -229,7 +229,7 @@ def test_change_a_slurm_conf_setting():
     assert settings["SchedulerType"] == "sched/builtin"
     assert settings["MaxJobCount"] == "20000"
     assert "MpiDefault" not in settings
-    assert settings["DefMemPerCPU"] == "4096"
+    assert "DefMemPerCPU" not in settings  # set per partition
 
 
 def test_raise_the_slurm_version():
@@ -240,7 +240,7 @@ def test_raise_the_slurm_version():
     after = _build(head=data)
     assert after.slurm.version == "24.11"
     assert after.slurm.packages.version == "24.11.5-4+deb13u1"
-    assert after.slurm.packages.node == ("slurmd", "slurm-client")
+    assert after.slurm.packages.node == ("slurmd", "slurm-client", "slurm-wlm-jwt-plugin")
     # Which keys a restart applies follows the version.
     assert "ControlMachine" in before.slurm.restart_keys
     assert "ControlMachine" not in after.slurm.restart_keys

@@ -26,10 +26,12 @@ from snakepit.slurm import (
     DetectedNode,
     Gres,
     HardwareMismatch,
+    MemoryMismatch,
     NodeLine,
     compress_devices,
     full_fingerprint,
     gres_type,
+    memory_per_cpu_problems,
     parse_conf,
     plan_node,
     plan_nodes,
@@ -476,6 +478,71 @@ def production_detected(cluster: Cluster, cpus=56, cores=14) -> dict[str, Detect
     }
 
 
+# --- memory per CPU against RealMemory -------------------------------------------------------
+
+# `slurmd -C` of the real nodes, as the Puppet project's data/common.yaml recorded it.
+SEED_SLURMD_C = {
+    "txp": hardware(cpus=48, cores=12, memory=112689),
+    "g2080": hardware(cpus=56, cores=14, memory=128803),
+    "q6000": hardware(cpus=56, cores=14, memory=257826),
+}
+
+
+def seed_nodes(cluster: Cluster) -> dict[str, DetectedNode]:
+    return {
+        n.host: detected(SEED_SLURMD_C[n.partition], gpus(8, PRODUCTS[n.gpu_types[0]]))
+        for n in cluster.nodes
+    }
+
+
+def test_seed_memory_per_cpu_fits_every_node():
+    cluster = production_cluster()
+    lines = plan_nodes(cluster, seed_nodes(cluster))  # DefMemPerCPU=2000 fits: no error
+    by_name = {line.name: line for line in lines}
+    assert (by_name["mlc0"].cpus, by_name["mlc0"].real_memory) == (48, 110641)
+    assert memory_per_cpu_problems(cluster, lines, "DefMemPerCPU") == []
+    # MaxMemPerCPU=2300 caps nothing on g2080 (56 x 2300 > 126755): noted, not refused.
+    assert memory_per_cpu_problems(cluster, lines, "MaxMemPerCPU") == [
+        f"{name} (partition g2080): MaxMemPerCPU=2300 x CPUs=56 = 128800 MiB > RealMemory=126755"
+        for name in ("mlc4", "mlc5")
+    ]
+
+
+def test_def_mem_per_cpu_over_real_memory_is_refused_naming_each_node():
+    # The old global DefMemPerCPU=4096: a 48-CPU job without --mem asks 192 GiB of 110.
+    data = group_data("all")
+    data["slurm"]["config"] = {"DefMemPerCPU": 4096}
+    data["slurm_partitions"] = [{**p, "config": {}} for p in data["slurm_partitions"]]
+    cluster = production_cluster(**data)
+    with pytest.raises(MemoryMismatch) as raised:
+        plan_nodes(cluster, seed_nodes(cluster))
+    problems = raised.value.problems
+    assert problems[0] == (
+        "mlc0 (partition txp): DefMemPerCPU=4096 x CPUs=48 = 196608 MiB > RealMemory=110641"
+    )
+    assert [p.split()[0] for p in problems] == ["mlc0", "mlc1", "mlc2", "mlc3", "mlc4", "mlc5"]
+    assert str(raised.value).startswith("DefMemPerCPU x CPUs exceeds RealMemory")
+    assert "\n  mlc0 (partition txp): DefMemPerCPU=4096" in str(raised.value)
+
+
+def test_a_partitions_own_def_mem_per_cpu_wins_over_the_global_one():
+    data = group_data("all")
+    data["slurm"]["config"] = {"DefMemPerCPU": 4096}  # the partitions' 2000 win
+    cluster = production_cluster(**data)
+    plan_nodes(cluster, seed_nodes(cluster))
+
+
+def test_declared_cpus_count_in_the_memory_check():
+    data = group_data("all")
+    data["slurm_partitions"][0]["config"] = {"DefMemPerCPU": 3000}
+    cluster = production_cluster(**data)
+    found = seed_nodes(cluster)
+    found["mlc0"] = detected(hardware(cpus=48, cores=12, memory=150000), found["mlc0"].nvidia)
+    with pytest.raises(MemoryMismatch) as raised:
+        plan_nodes(cluster, found)
+    assert [p.split()[0] for p in raised.value.problems] == ["mlc1", "mlc2", "mlc3"]
+
+
 def production_lines(cluster: Cluster | None = None) -> list[NodeLine]:
     cluster = cluster or production_cluster()
     return plan_nodes(cluster, production_detected(cluster))
@@ -493,7 +560,7 @@ def settings_of(text: str) -> dict[str, str]:
 
 def test_slurm_conf_global_settings(slurm_conf):
     settings = settings_of(slurm_conf)
-    assert settings["ClusterName"] == "snakepit"
+    assert settings["ClusterName"] == "slurmpit"
     assert settings["SlurmctldHost"] == "mlchead"
     assert settings["SlurmctldParameters"] == "enable_configless"
     assert settings["SelectType"] == "select/cons_tres"
@@ -539,7 +606,8 @@ def test_slurm_conf_has_exactly_one_default_partition(slurm_conf):
     assert [name for name, line in partitions.items() if " Default=YES " in line] == ["txp"]
     assert slurm_conf.count("Default=YES") == 1
     assert partitions["txp"] == (
-        "PartitionName=txp Nodes=mlc0,mlc1,mlc2,mlc3 Default=YES MaxTime=INFINITE State=UP"
+        "PartitionName=txp Nodes=mlc0,mlc1,mlc2,mlc3 Default=YES MaxTime=INFINITE "
+        "DefMemPerCPU=2000 MaxMemPerCPU=2300 State=UP"
     )
     assert "Nodes=mlc4,mlc5 Default=NO " in partitions["g2080"]
 

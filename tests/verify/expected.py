@@ -35,7 +35,7 @@ class User:
     groups: frozenset[str]  # supplementary groups
     home: str
     shell: str
-    sudo: bool
+    sudo_runas: frozenset[str]  # what `sudo -l` lists, e.g. "ALL : ALL", "slurm"; empty: none
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,15 @@ class Export:
     group: str
     mode: int
     access: str  # "ro" or "rw"
+    keep_existing: bool  # owner and mode are the data's only when it made the directory
+
+
+@dataclass(frozen=True)
+class Directory:
+    path: str
+    owner: str
+    group: str
+    mode: int
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,10 @@ class Expected:
     storage_mode: str  # "nfs": mounted by systemd; "shared-volume": units only rendered
     exports: tuple[Export, ...]
     mount_options: tuple[str, ...]
+    worker_directories: tuple[Directory, ...]
+    restd_listen: str | None  # slurmrestd's address:port; None: not run
+    hosts: tuple[tuple[str, str], ...]  # (address, name) in every host's /etc/hosts
+    root_ssh_keys: dict[str, tuple[str, ...]]  # per host: keys root accepts
     proxy_port: int
     proxy_url: str
     targets: tuple[Target, ...]
@@ -124,16 +137,25 @@ def load(inventory_path: str | Path) -> Expected:
                 groups=frozenset(u.groups),
                 home=u.home,
                 shell=u.shell,
-                sudo=u.sudo,
+                sudo_runas=_sudo_runas(cluster, u),
             )
             for u in cluster.users
         ),
         storage_mode=cluster.storage.mode,
         exports=tuple(
-            Export(e.path, e.mount_point, e.owner, e.group, int(e.mode, 8), e.access)
+            Export(
+                e.path, e.mount_point, e.owner, e.group, int(e.mode, 8), e.access, e.keep_existing
+            )
             for e in cluster.storage.exports
         ),
         mount_options=cluster.storage.mount_options,
+        worker_directories=tuple(
+            Directory(d.path, d.owner, d.group, int(d.mode, 8))
+            for d in cluster.storage.worker_directories
+        ),
+        restd_listen=cluster.slurm.restd.listen if cluster.slurm.restd.enabled else None,
+        hosts=cluster.hosts,
+        root_ssh_keys=dict(cluster.root_ssh_keys),
         proxy_port=cluster.proxy.port,
         proxy_url=cluster.proxy_url,
         targets=tuple(
@@ -142,6 +164,14 @@ def load(inventory_path: str | Path) -> Expected:
             if host.name == cluster.head or host.name in cluster.workers
         ),
     )
+
+
+def _sudo_runas(cluster, user) -> frozenset[str]:
+    """The run-as lists `sudo -l -U <user>` shows for the user's rules."""
+    runas = {"ALL : ALL"} if user.sudo else set()
+    own = {user.name} | {f"%{g}" for g in (user.group, *user.groups)}
+    runas |= {rule.runas for rule in cluster.sudo_rules if rule.who in own}
+    return frozenset(runas)
 
 
 def _target(host, role: str) -> Target:

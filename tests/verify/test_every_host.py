@@ -23,12 +23,33 @@ def test_user_has_its_fixed_uid_groups_and_home(host, user):
     assert (found.home, found.shell) == (user.home, user.shell)
 
 
-def test_user_may_sudo_exactly_when_an_admin(host, user):
+def test_user_may_sudo_exactly_as_the_rules_say(host, user):
     listing = host.check_output("sudo -n -l -U %s", user.name)
-    if user.sudo:
-        assert "(ALL : ALL) NOPASSWD: ALL" in listing
-    else:
+    if not user.sudo_runas:
         assert f"User {user.name} is not allowed to run sudo" in listing
+    granted = {
+        line.strip().split(")")[0].lstrip("(")
+        for line in listing.splitlines()
+        if line.strip().startswith("(") and line.strip().endswith("NOPASSWD: ALL")
+    }
+    assert granted == set(user.sudo_runas), listing
+
+
+def test_etc_hosts_names_the_clusters_hosts(host, expected):
+    lines = host.file("/etc/hosts").content_string.splitlines()
+    for address, name in expected.hosts:
+        assert f"{address} {name}" in lines
+    names = {name for _, name in expected.hosts}
+    for name in names:
+        assert host.run("getent hosts %s", name).rc == 0
+
+
+def test_root_accepts_the_datas_keys(host, expected, target):
+    keys = expected.root_ssh_keys.get(target.name, ())
+    if keys:
+        authorized = host.file("/root/.ssh/authorized_keys").content_string.splitlines()
+        for key in keys:
+            assert key in authorized
 
 
 def test_admins_sudoers_drop_in_is_root_only_and_valid(host):

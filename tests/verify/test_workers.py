@@ -56,8 +56,18 @@ def test_shared_storage_is_mounted_as_exported(host, export):
     assert mount.exists
     assert export.access in mount.options
     directory = host.file(export.mount_point)
+    if export.keep_existing:
+        return  # the head's directory as it was found (never re-owned or re-moded)
     assert (directory.user, directory.group) == (export.owner, export.group)
     assert oct(directory.mode) == oct(export.mode)
+
+
+def test_worker_directories_have_their_owner_and_mode(host, expected):
+    for wanted in expected.worker_directories:
+        directory = host.file(wanted.path)
+        assert directory.is_directory
+        assert (directory.user, directory.group) == (wanted.owner, wanted.group)
+        assert oct(directory.mode) == oct(wanted.mode)
 
 
 def test_apt_goes_through_the_heads_proxy(host, expected):
