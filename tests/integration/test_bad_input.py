@@ -7,6 +7,7 @@ Runs on the session sandbox before it is converged (nothing here reaches a host)
 
 from __future__ import annotations
 
+import runpy
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,8 @@ import pytest
 from tests.integration.pyinfra_run import REPO_ROOT
 
 ALL = "group_data/all.py"
+# The index a user appended to production's users gets.
+NEW = len(runpy.run_path(str(REPO_ROOT / "group_data" / "all.py"))["users"])
 TXP = "group_data/txp.py"
 WORKER = "group_data/slurm_worker.py"
 USER = 'users = [*__production["users"], {extra}]'
@@ -28,47 +31,47 @@ DATA_CASES: dict[str, tuple[str, str, str]] = {
     "duplicate uid": (
         ALL,
         USER.format(extra='{"name": "bob", "uid": 3000}'),
-        "users[2].uid: duplicate uid 3000",
+        f"users[{NEW}].uid: duplicate uid 3000",
     ),
     "system account name": (
         ALL,
         USER.format(extra='{"name": "root", "uid": 2000}'),
-        "users[2].name: 'root' is a system account",
+        f"users[{NEW}].name: 'root' is a system account",
     ),
     "ssh key that is no key": (
         ALL,
         USER.format(extra='{"name": "bob", "uid": 2000, "ssh_keys": ["ssh-ed25519 AAAA"]}'),
-        "users[2].ssh_keys[0]: is not an OpenSSH public key",
+        f"users[{NEW}].ssh_keys[0]: is not an OpenSSH public key",
     ),
     "ssh_key typo": (
         ALL,
         USER.format(extra=f'{{"name": "bob", "uid": 2000, "ssh_key": ["{REAL_KEY}"]}}'),
-        "users[2].ssh_key: unknown key (did you mean 'ssh_keys'?)",
+        f"users[{NEW}].ssh_key: unknown key (did you mean 'ssh_keys'?)",
     ),
     "sudoer typo": (
         ALL,
         USER.format(extra='{"name": "bob", "uid": 2000, "sudoer": True}'),
-        "users[2].sudoer: unknown key (did you mean 'sudo'?)",
+        f"users[{NEW}].sudoer: unknown key (did you mean 'sudo'?)",
     ),
     "uid as text": (
         ALL,
         USER.format(extra='{"name": "bob", "uid": "2000"}'),
-        "users[2].uid: expected int, got str",
+        f"users[{NEW}].uid: expected int, got str",
     ),
     "uid below the range": (
         ALL,
         USER.format(extra='{"name": "bob", "uid": 999}'),
-        "users[2].uid: 999 is outside the allowed range",
+        f"users[{NEW}].uid: 999 is outside the allowed range",
     ),
     "unknown group": (
         ALL,
         USER.format(extra='{"name": "bob", "uid": 2000, "groups": ["wheel"]}'),
-        "users[2].groups[0]: unknown group 'wheel'",
+        f"users[{NEW}].groups[0]: unknown group 'wheel'",
     ),
     "default group missing": (
         ALL,
         'default_user_group = "people"\n' + USER.format(extra='{"name": "bob", "uid": 2000}'),
-        "users[2].group: unknown group 'people'",
+        "].group: unknown group 'people' (the default_user_group; not in groups)",
     ),
     "proxy port as text": (
         ALL,
