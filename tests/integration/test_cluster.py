@@ -139,7 +139,7 @@ def test_configless_workers_and_rendered_storage(sandbox, converged):
     assert f"/data/rw {subnet}(rw," in exports and f"/snakepit/shared {subnet}(ro," in exports
     rc, unit = sandbox.exec("worker1", "systemctl cat data-rw.mount")
     assert rc == 0, unit  # systemd parsed the unit
-    assert "What=head:/data/rw" in unit and "Options=nosuid,hard,bg,noatime,rw" in unit
+    assert "What=head:/data/rw" in unit and "Options=nosuid,nodev,hard,bg,noatime,rw" in unit
 
 
 def test_workers_use_the_heads_caching_proxy(sandbox, converged):
