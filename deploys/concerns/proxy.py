@@ -53,13 +53,20 @@ def squid_conf(cluster: Cluster, head_addresses: list[str]) -> str:
 acl SSL_ports port 443
 acl Safe_ports port 80 21 443 70 210 1025-65535 280 488 591 777
 acl snakepit_cluster src {cluster.subnet}
+# squid 5.7 predefines to_localhost but not to_linklocal (cloud metadata, zeroconf).
+acl snakepit_linklocal dst 169.254.0.0/16 fe80::/10
 # The head's own addresses: its services are not reachable through the proxy.
 acl snakepit_head dst {" ".join(head_addresses)}
+# squid 5.7 without IPv6 aborts on a request for an IPv6 literal (http://[::1]:3306/) when
+# it reaches the destination checks: any worker could restart it at will. The cluster
+# is IPv4; such URLs are refused before anything looks at their address.
+acl snakepit_ipv6_literal url_regex -i ^[a-z]+://\\[
+http_access deny snakepit_ipv6_literal
 http_access deny !Safe_ports
 http_access deny CONNECT !SSL_ports
 http_access deny manager
 http_access deny to_localhost
-http_access deny to_linklocal
+http_access deny snakepit_linklocal
 http_access deny snakepit_head
 http_access allow snakepit_cluster
 http_access deny all

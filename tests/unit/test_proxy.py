@@ -23,11 +23,12 @@ def test_squid_denies_the_heads_own_addresses_before_allowing_the_cluster():
     text = squid_conf(production_cluster(), ["192.168.1.1", "fd00::1"])
     access = directives(text, "http_access")
     assert access == [
+        "deny snakepit_ipv6_literal",
         "deny !Safe_ports",
         "deny CONNECT !SSL_ports",
         "deny manager",
         "deny to_localhost",
-        "deny to_linklocal",
+        "deny snakepit_linklocal",
         "deny snakepit_head",
         "allow snakepit_cluster",
         "deny all",
