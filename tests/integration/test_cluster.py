@@ -227,7 +227,12 @@ def test_dry_run_after_adding_a_user_shows_exactly_that(converged, pyinfra, grou
         'users = [*__production["users"], {"name": "alice", "uid": 2001, "groups": ["snakepit"]}]'
     )
     plan = planned_changes(pyinfra(SITE, "--dry").json)
-    assert plan == {"Users and groups | User alice (uid 2001)": ["head", "worker1", "worker2"]}
+    everywhere = ["head", "worker1", "worker2"]
+    assert plan == {
+        # the record of managed users, so that removing alice later locks her account
+        "Users and groups | Record of managed users (/var/lib/snakepit/managed-users)": everywhere,
+        "Users and groups | User alice (uid 2001)": everywhere,
+    }
 
 
 def test_dry_run_after_changing_a_partition(sandbox, converged, pyinfra, group_data_edit):
