@@ -59,8 +59,8 @@ acl snakepit_linklocal dst 169.254.0.0/16 fe80::/10
 acl snakepit_head dst {" ".join(head_addresses)}
 # squid 5.7 without IPv6 aborts on a request for an IPv6 literal (http://[::1]:3306/) when
 # it reaches the destination checks: any worker could restart it at will. The cluster
-# is IPv4; such URLs are refused before anything looks at their address.
-acl snakepit_ipv6_literal url_regex -i ^[a-z]+://\\[
+# is IPv4; such URLs (and CONNECT [..]:443) are refused before anything looks at their address.
+acl snakepit_ipv6_literal url_regex -i ^([a-z]+://)?\\[
 http_access deny snakepit_ipv6_literal
 http_access deny !Safe_ports
 http_access deny CONNECT !SSL_ports

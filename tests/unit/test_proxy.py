@@ -53,3 +53,10 @@ def test_parse_addresses():
     assert parse_addresses([]) == []
     with pytest.raises(ValueError):
         parse_addresses("not-an-address")
+
+
+def test_ipv6_literals_are_refused_first():
+    # squid 5.7 without IPv6 aborted on http://[::1]:3306/ (found in the sandbox).
+    text = squid_conf(production_cluster(), ["192.168.1.1"])
+    assert "snakepit_ipv6_literal url_regex -i ^([a-z]+://)?\\[" in directives(text, "acl")
+    assert directives(text, "http_access")[0] == "deny snakepit_ipv6_literal"
