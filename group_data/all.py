@@ -204,7 +204,9 @@ slurm_partitions = [
 ]
 
 # Shared storage: the head exports, the workers mount (nfs). Paths, owners and modes are the
-# Puppet project's (mode/owner apply to the exported directory, which is what workers see).
+# Puppet project's (mode/owner apply to the exported directory, which is what workers see),
+# less its /home/slurm export: the SlurmUser's home stays local on every host (a shared one
+# lets whoever writes it log in as slurm; the schema refuses it).
 # The sandbox has no NFS in its kernel and uses "shared-volume" (a Docker volume per export).
 storage = {
     "mode": "nfs",
@@ -221,14 +223,6 @@ storage = {
         {
             "path": "/data/rw",
             "mount_point": "/data/rw",
-            "access": "rw",
-            "owner": "slurm",
-            "group": "slurm",
-            "mode": "0750",
-        },
-        {
-            "path": "/home/slurm",
-            "mount_point": "/home/slurm",
             "access": "rw",
             "owner": "slurm",
             "group": "slurm",
@@ -252,7 +246,9 @@ storage = {
             "mode": "0750",
         },
     ],
-    "mount_options": ["nosuid", "hard", "bg", "noatime"],
+    # nosuid and nodev are required: a file on the head is never a setuid binary or a device
+    # on a worker.
+    "mount_options": ["nosuid", "nodev", "hard", "bg", "noatime"],
     # The workers' /data, where the mounts live: only root and slurm's group enter.
     "worker_directories": [{"path": "/data", "owner": "root", "group": "slurm", "mode": "0750"}],
 }

@@ -111,6 +111,34 @@ AbsolutePath = Annotated[
 Mode = Annotated[
     str,
     _rule(lambda v: re.match(r"^0?[0-7]{3,4}$", v), "{value!r} is not an octal mode like '0750'"),
+    # A setuid/setgid directory on shared storage hands files' ids to whoever writes
+    # there; a world-writable one without the sticky bit lets anyone replace others' files.
+    _rule(lambda v: not int(v, 8) & 0o6000, "{value!r} sets the setuid or setgid bit"),
+    _rule(
+        lambda v: not int(v, 8) & 0o002 or int(v, 8) & 0o1000,
+        "{value!r} is world-writable without the sticky bit (e.g. '1777')",
+    ),
+]
+# What an export or a mount point must never be: the system itself (or a part of it) served
+# to, or hidden under a mount on, every host of the subnet.
+SYSTEM_TREES = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc",
+                "/root", "/run", "/sbin", "/sys", "/usr")  # fmt: skip
+TEMPORARY_DIRS = ("/tmp", "/var/tmp")  # noqa: S108 (refused here, never used)
+SYSTEM_PATHS = frozenset(
+    ("/", *SYSTEM_TREES, *TEMPORARY_DIRS, "/home", "/var", "/var/cache", "/var/lib", "/var/log",
+     "/var/spool")
+)  # fmt: skip
+
+
+def _not_system_path(value: str) -> bool:
+    return value not in SYSTEM_PATHS and not any(
+        value.startswith(tree + "/") for tree in SYSTEM_TREES
+    )
+
+
+SharedPath = Annotated[
+    AbsolutePath,
+    _rule(_not_system_path, "{value!r} is a system path (never exported or mounted over)"),
 ]
 
 
@@ -379,12 +407,14 @@ class SlurmSettings(Schema):
 class NfsExport(Schema):
     """A directory the head exports and the workers mount."""
 
-    path: AbsolutePath = Field(description="on the head")
-    mount_point: AbsolutePath = Field(description="on the workers")
+    path: SharedPath = Field(description="on the head; never a system path (/, /etc, /usr, ...)")
+    mount_point: SharedPath = Field(description="on the workers; never a system path")
     access: Literal["ro", "rw"] = Field(description="what the workers may do")
     owner: Name = Field(description="owner of the exported directory (a user, or root)")
     group: Name = Field(description="its group (a `groups` entry, or root)")
-    mode: Mode = Field(description="its octal mode, e.g. '0750'")
+    mode: Mode = Field(
+        description="its octal mode, e.g. '0750': no setuid/setgid, world-writable only if sticky"
+    )
     keep_existing: bool = Field(
         False,
         description="an existing directory keeps its owner and mode (made with these only "
@@ -409,11 +439,25 @@ class StorageSettings(Schema):
     )
     exports: Strings(NfsExport) = Field((), description="the exported directories")
     mount_options: Strings() = Field(
-        ("nosuid", "hard", "bg", "noatime"), description="NFS mount options on the workers"
+        ("nosuid", "nodev", "hard", "bg", "noatime"),
+        description="NFS mount options on the workers; must keep nosuid and nodev",
     )
     worker_directories: Strings(DirectorySpec) = Field(
         (), description="directories workers get before the mounts (e.g. /data)"
     )
+
+    @model_validator(mode="after")
+    def _check(self) -> StorageSettings:
+        # A file on the server would otherwise be a setuid binary or a device on every
+        # worker: root on the head's disk is root everywhere.
+        options = set(self.mount_options)
+        for needed in ("nosuid", "nodev"):
+            if needed not in options:
+                raise FieldProblem("mount_options", f"must include {needed!r}")
+        for bad in ("suid", "dev", "defaults"):
+            if bad in options:
+                raise FieldProblem("mount_options", f"{bad!r} undoes nosuid/nodev")
+        return self
 
 
 class ProxySettings(Schema):
@@ -779,6 +823,19 @@ def _check_storage(data: HostData, users: Sequence[UserSpec], error) -> None:
                 f"storage.exports[{index}].group",
                 f"unknown group {export.group!r} (not in groups)",
             )
+    # The SlurmUser's home stays local on every host: whoever can write a shared one
+    # (authorized_keys, .profile) logs in as the account that can drain nodes, and even a
+    # read-only one lets the head's copy decide logins on every worker.
+    slurm_user = data.slurm.conf.get("SlurmUser")
+    slurm_home = next((u.home for u in users if u.name == slurm_user), None)
+    for index, export in enumerate(exports):
+        for attribute in ("path", "mount_point"):
+            value = getattr(export, attribute)
+            if slurm_home and f"{slurm_home}/".startswith(f"{value}/"):
+                raise error(
+                    f"storage.exports[{index}].{attribute}",
+                    f"{value!r} holds the SlurmUser's home {slurm_home!r}: keep it local",
+                )
     for attribute in ("path", "mount_point"):
         values = [getattr(e, attribute) for e in exports]
         duplicates = sorted({v for v in values if values.count(v) > 1})

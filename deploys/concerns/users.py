@@ -1,14 +1,37 @@
 """Groups and users with fixed ids (the same on every host and on NFS), sudo rules, and the
-keys root accepts."""
+keys root accepts.
+
+Access can be taken away:
+
+- ``authorized_keys`` holds exactly a user's ``ssh_keys`` (an empty list empties it).
+- A user removed from the data is locked (``usermod -L``, expired, shell nologin), loses
+  its ``authorized_keys`` and its sudo rule; its home and files stay. To know who was
+  removed, each host keeps a record of the users this code has managed
+  (``/var/lib/snakepit/managed-users``, one name a line, written before any account is
+  created). A record rather than a ``removed_users`` data key because an admin deleting a
+  user from the data forgets to list it elsewhere; a name stays in the record, so a
+  lock undone by hand is redone by the next converge. Users removed before the record
+  existed are not known to it.
+- Ids are enforced: a group or user that exists with another id gets the fixed one
+  (``groupmod -g``; ``usermod -u`` only while none of its processes run), and an id held
+  by another account stops the run (``operations/accounts.py``).
+"""
 
 from __future__ import annotations
 
+from io import StringIO
+
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import server
+from pyinfra.facts.files import FileContents
+from pyinfra.operations import files, server
 
+from facts.accounts import HostAccounts
+from operations import accounts
 from operations.sudoers import sudoers_file
 from snakepit.model import Cluster
+
+MANAGED_USERS = "/var/lib/snakepit/managed-users"
 
 
 def sudoers_content(cluster: Cluster) -> str:
@@ -18,10 +41,31 @@ def sudoers_content(cluster: Cluster) -> str:
     return "\n".join(lines) + "\n"
 
 
+def managed_users(recorded: list[str] | None, cluster: Cluster) -> tuple[list[str], list[str]]:
+    """(the record to keep: every user ever managed, the users removed from the data)."""
+    wanted = [user.name for user in cluster.users]
+    earlier = [line.strip() for line in recorded or () if line.strip()]
+    removed = sorted(set(earlier) - set(wanted))
+    return sorted(set(earlier) | set(wanted)), removed
+
+
 @deploy("Users and groups")
 def users(cluster: Cluster) -> None:
+    record, removed = managed_users(host.get_fact(FileContents, path=MANAGED_USERS), cluster)
+    files.put(
+        name=f"Record of managed users ({MANAGED_USERS})",
+        src=StringIO("".join(f"{name}\n" for name in record)),
+        dest=MANAGED_USERS,
+        mode="0644",
+    )
+    accounts.ids(
+        name="Fixed ids for groups and users that exist",
+        groups={group.name: group.gid for group in cluster.groups},
+        users={user.name: user.uid for user in cluster.users},
+    )
     for group in cluster.groups:
         server.group(name=f"Group {group.name} (gid {group.gid})", group=group.name, gid=group.gid)
+    existing = host.get_fact(HostAccounts).users
     for user in cluster.users:
         server.user(
             name=f"User {user.name} (uid {user.uid})",
@@ -33,8 +77,16 @@ def users(cluster: Cluster) -> None:
             shell=user.shell,
             comment=user.comment or None,
             create_home=True,
-            public_keys=list(user.ssh_keys) or None,
-            delete_keys=bool(user.ssh_keys),
+            public_keys=list(user.ssh_keys),  # exactly these: none empties authorized_keys
+            delete_keys=True,
+        )
+        account = existing.get(user.name)
+        if account is not None and account.expire == accounts.LOCKED_EXPIRY:
+            accounts.locked(name=f"Unlock user {user.name} (back in the data)", user=user.name,
+                            locked=False)  # fmt: skip
+    for name in removed:
+        accounts.locked(
+            name=f"Lock removed user {name}: no login, no keys, no sudo (home kept)", user=name
         )
     sudoers_file(
         name="Passwordless sudo for admins (checked by visudo -c first)",

@@ -176,7 +176,7 @@ def test_configless_workers_and_rendered_storage(sandbox, converged):
     assert f"/data/rw {subnet}(rw," in exports and f"/snakepit/shared {subnet}(ro," in exports
     rc, unit = sandbox.exec("worker1", "systemctl cat data-rw.mount")
     assert rc == 0, unit  # systemd parsed the unit
-    assert "What=head:/data/rw" in unit and "Options=nosuid,hard,bg,noatime,rw" in unit
+    assert "What=head:/data/rw" in unit and "Options=nosuid,nodev,hard,bg,noatime,rw" in unit
 
 
 def test_workers_use_the_heads_caching_proxy(sandbox, converged):
@@ -347,7 +347,12 @@ def test_dry_run_after_adding_a_user_shows_exactly_that(converged, pyinfra, grou
         'users = [*__production["users"], {"name": "alice", "uid": 2104, "groups": ["slurm"]}]'
     )
     plan = planned_changes(pyinfra(SITE, "--dry").json)
-    assert plan == {"Users and groups | User alice (uid 2104)": ["head", "worker1", "worker2"]}
+    everywhere = ["head", "worker1", "worker2"]
+    assert plan == {
+        # the record of managed users, so that removing alice later locks her account
+        "Users and groups | Record of managed users (/var/lib/snakepit/managed-users)": everywhere,
+        "Users and groups | User alice (uid 2104)": everywhere,
+    }
 
 
 def test_dry_run_after_changing_a_partition(sandbox, converged, pyinfra, group_data_edit):

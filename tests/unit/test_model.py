@@ -222,9 +222,10 @@ def test_production_slurm_settings(production):
 def test_production_storage(production):
     storage = production.storage
     assert storage.mode == "nfs"
-    assert storage.mount_options == ("nosuid", "hard", "bg", "noatime")
+    assert storage.mount_options == ("nosuid", "nodev", "hard", "bg", "noatime")
     exports = {e.mount_point: e for e in storage.exports}
-    assert list(exports) == ["/data/ro", "/data/rw", "/home/slurm", "/data/home", "/data/sw"]
+    # The SlurmUser's home stays local (the Puppet project exported it read-write).
+    assert list(exports) == ["/data/ro", "/data/rw", "/data/home", "/data/sw"]
     rw = exports["/data/rw"]
     assert (rw.path, rw.access, rw.owner, rw.group, rw.mode) == (
         "/data/rw",
@@ -234,10 +235,7 @@ def test_production_storage(production):
         "0750",
     )
     assert (exports["/data/ro"].path, exports["/data/ro"].access) == ("/snakepit/shared", "ro")
-    assert {e.mount_point for e in storage.exports if e.access == "rw"} == {
-        "/data/rw",
-        "/home/slurm",
-    }
+    assert {e.mount_point for e in storage.exports if e.access == "rw"} == {"/data/rw"}
     # The head's existing /snakepit/* data is never re-owned or re-moded.
     assert {e.path for e in storage.exports if e.keep_existing} == {
         "/snakepit/shared",
@@ -559,8 +557,8 @@ BAD_HEAD_DATA = {
         "storage.exports[0].mount_point: '/data/r o' is not a plain, normalized absolute path",
     ),
     "export path with a shell character": (
-        _set("storage.exports.4.path", "/data/$HOME"),
-        "storage.exports[4].path: '/data/$HOME' is not a plain, normalized absolute path",
+        _set("storage.exports.3.path", "/data/$HOME"),
+        "storage.exports[3].path: '/data/$HOME' is not a plain, normalized absolute path",
     ),
     "export access": (
         _set("storage.exports.0.access", "rwx"),
@@ -587,8 +585,8 @@ BAD_HEAD_DATA = {
         "storage.exports[1].owner: 'Slurm User' is not a valid name",
     ),
     "mount option empty": (
-        _set("storage.mount_options", ["nosuid", ""]),
-        "storage.mount_options[1]: expected a non-empty string",
+        _set("storage.mount_options", ["nosuid", "nodev", ""]),
+        "storage.mount_options[2]: expected a non-empty string",
     ),
     "timezone with spaces": (
         _set("timezone", "Europe Berlin"),
@@ -955,3 +953,106 @@ def test_an_inventory_problem_is_blamed_on_the_inventory(tmp_path, monkeypatch):
     with pytest.raises(DataError) as raised:
         cluster_from_inventory(load_inventory(inventory_file, tmp_path))
     assert str(raised.value).startswith("inventory.py: inventory: unknown partition member 'h'")
+
+
+# --- shared storage is never a way in (issue 10) ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "path"),
+    [
+        (field, path)
+        for field in ("path", "mount_point")
+        for path in (
+            "/", "/etc", "/usr", "/bin", "/sbin", "/boot", "/dev", "/proc", "/sys", "/var",
+            "/root", "/home", "/run", "/tmp", "/lib", "/lib64", "/var/lib", "/var/log",
+            "/etc/ssh", "/usr/local", "/usr/local/bin", "/proc/1", "/sys/fs/cgroup",
+            "/dev/shm", "/boot/efi", "/root/.ssh", "/etc/",
+        )
+    ],
+)  # fmt: skip
+def test_system_paths_are_refused_as_exports_and_mount_points(field, path):
+    error = error_of(_set(f"storage.exports.1.{field}", path))
+    shown = path.rstrip("/") or "/"
+    assert str(error) == (
+        f"host mlchead: storage.exports[1].{field}: {shown!r} is a system path "
+        "(never exported or mounted over)"
+    )
+
+
+@pytest.mark.parametrize("path", ["/data/rw", "/srv/data", "/var/data", "/home/shared", "/opt/x"])
+def test_ordinary_paths_are_accepted(path):
+    cluster = build(_set("storage.exports.1.mount_point", path))
+    assert cluster.storage.exports[1].mount_point == path
+
+
+@pytest.mark.parametrize(
+    ("mode", "problem"),
+    [
+        ("4755", "'4755' sets the setuid or setgid bit"),
+        ("2770", "'2770' sets the setuid or setgid bit"),
+        ("6777", "'6777' sets the setuid or setgid bit"),
+        ("0777", "'0777' is world-writable without the sticky bit (e.g. '1777')"),
+        ("0773", "'0773' is world-writable without the sticky bit (e.g. '1777')"),
+        ("666", "'666' is world-writable without the sticky bit (e.g. '1777')"),
+    ],
+)
+def test_dangerous_modes_are_refused(mode, problem):
+    error = error_of(_set("storage.exports.2.mode", mode))
+    assert str(error) == f"host mlchead: storage.exports[2].mode: {problem}"
+
+
+@pytest.mark.parametrize("mode", ["1777", "0750", "755", "0555", "1770"])
+def test_safe_modes_are_accepted(mode):
+    assert build(_set("storage.exports.2.mode", mode)).storage.exports[2].mode == mode
+
+
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        (["hard", "bg"], "must include 'nosuid'"),
+        (["nosuid", "hard"], "must include 'nodev'"),
+        (["nosuid", "nodev", "suid"], "'suid' undoes nosuid/nodev"),
+        (["nosuid", "nodev", "dev"], "'dev' undoes nosuid/nodev"),
+        (["defaults", "nosuid", "nodev"], "'defaults' undoes nosuid/nodev"),
+    ],
+)
+def test_mount_options_must_keep_nosuid_and_nodev(options, problem):
+    error = error_of(_set("storage.mount_options", options))
+    assert str(error) == f"host mlchead: storage.mount_options: {problem}"
+
+
+def test_default_mount_options_have_nosuid_and_nodev():
+    def change(data):
+        del data["storage"]["mount_options"]
+
+    assert build(change).storage.mount_options == ("nosuid", "nodev", "hard", "bg", "noatime")
+
+
+@pytest.mark.parametrize(
+    ("field", "path", "access"),
+    [
+        ("path", "/home/slurm", "rw"),
+        ("path", "/home/slurm", "ro"),  # read-only still lets the head's copy rule the workers
+        ("mount_point", "/home/slurm", "ro"),
+        ("mount_point", "/home/slurm/", "rw"),
+    ],
+)
+def test_the_slurm_users_home_is_never_shared(field, path, access):
+    def change(data):
+        data["storage"]["exports"][1].update({field: path, "access": access})
+
+    error = error_of(change)
+    assert str(error) == (
+        f"host mlchead: storage.exports[1].{field}: '/home/slurm' holds the SlurmUser's home "
+        "'/home/slurm': keep it local"
+    )
+
+
+def test_a_parent_of_the_slurm_users_home_is_never_shared():
+    def change(data):
+        data["users"][0]["home"] = "/srv/homes/slurm"
+        data["storage"]["exports"][1]["path"] = "/srv/homes"
+
+    error = error_of(change)
+    assert "storage.exports[1].path: '/srv/homes' holds the SlurmUser's home" in str(error)

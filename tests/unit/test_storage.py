@@ -33,7 +33,6 @@ def test_exports_go_to_the_subnet_only():
     assert export_lines(text) == [
         "/snakepit/shared 192.168.0.0/16(ro,sync,no_subtree_check,root_squash)",
         "/data/rw 192.168.0.0/16(rw,sync,no_subtree_check,root_squash)",
-        "/home/slurm 192.168.0.0/16(rw,sync,no_subtree_check,root_squash)",
         "/snakepit/home 192.168.0.0/16(ro,sync,no_subtree_check,root_squash)",
         "/data/sw 192.168.0.0/16(ro,sync,no_subtree_check,root_squash)",
     ]
@@ -152,7 +151,6 @@ def test_production_mount_unit_names_are_distinct():
     assert names == [
         "data-ro.mount",
         "data-rw.mount",
-        "home-slurm.mount",
         "data-home.mount",
         "data-sw.mount",
     ]
@@ -175,7 +173,7 @@ def test_mount_unit_for_a_read_only_export():
     assert fields["What"] == "mlchead:/snakepit/shared"
     assert fields["Where"] == "/data/ro"
     assert fields["Type"] == "nfs"
-    assert fields["Options"].split(",") == ["nosuid", "hard", "bg", "noatime", "ro"]
+    assert fields["Options"].split(",") == ["nosuid", "nodev", "hard", "bg", "noatime", "ro"]
     assert fields["WantedBy"] == "remote-fs.target"
     assert fields["After"] == "network-online.target"
     assert fields["Wants"] == "network-online.target"
@@ -189,21 +187,22 @@ def test_mount_unit_for_a_read_only_export():
 def test_mount_unit_for_a_read_write_export():
     cluster = production_cluster()
     export = NfsExport(
-        path="/home/slurm",
-        mount_point="/home/slurm",
+        path="/data/scratch",
+        mount_point="/scratch",
         access="rw",
         owner="slurm",
         group="slurm",
-        mode="0750",
+        mode="1777",
     )
     fields = unit_fields(mount_unit(cluster, export))
-    assert fields["What"] == "mlchead:/home/slurm"
-    assert fields["Where"] == "/home/slurm"
-    assert fields["Options"] == "nosuid,hard,bg,noatime,rw"
+    assert fields["What"] == "mlchead:/data/scratch"
+    assert fields["Where"] == "/scratch"
+    assert fields["Options"] == "nosuid,nodev,hard,bg,noatime,rw"
 
 
 def test_mount_unit_options_come_from_the_data():
-    storage = {**group_data("all")["storage"], "mount_options": ["nosuid", "soft", "timeo=50"]}
+    options = ["nosuid", "nodev", "soft", "timeo=50"]
+    storage = {**group_data("all")["storage"], "mount_options": options}
     cluster = production_cluster(storage=storage)
     export = cluster.storage.exports[1]
-    assert unit_fields(mount_unit(cluster, export))["Options"] == "nosuid,soft,timeo=50,rw"
+    assert unit_fields(mount_unit(cluster, export))["Options"] == "nosuid,nodev,soft,timeo=50,rw"

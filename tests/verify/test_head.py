@@ -106,3 +106,10 @@ def test_no_worker_is_drained_down_or_invalid(host, expected):
 def test_accounting_knows_the_cluster(host, expected):
     clusters = host.check_output("sacctmgr -n -P list cluster format=cluster").split()
     assert expected.cluster_name in clusters
+
+
+def test_squid_listens_on_no_other_port_and_not_everywhere(host, expected):
+    # Debian's squid.conf listens on 3128 on every interface; ours replaces it.
+    assert listening_ports(host, 3128) == []
+    wildcard = {f"tcp://0.0.0.0:{expected.proxy_port}", f"tcp://:::{expected.proxy_port}"}
+    assert not wildcard & set(listening_ports(host, expected.proxy_port))
