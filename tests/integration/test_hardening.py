@@ -49,7 +49,7 @@ def ssh_login(sandbox, host: str, key) -> subprocess.CompletedProcess:
 MARK = "\n# -- test_hardening --\n"
 
 
-def set_user(sandbox, key: str | None = None, uid: int | None = 2101, gid: int = 2201) -> None:
+def set_user(sandbox, key: str | None = None, uid: int | None = 2801, gid: int = 2901) -> None:
     """The sandbox's group data plus USER (in group hardies); uid None: USER removed."""
     path = sandbox.group_data_dir / "all.py"
     text = path.read_text().split(MARK)[0]
@@ -84,12 +84,12 @@ def test_access_is_given_and_taken_away(sandbox, converged, pyinfra, key_pair, r
     set_user(sandbox, public)
     converge(pyinfra)
     login = ssh_login(sandbox, "worker1", key)
-    assert (login.returncode, login.stdout.strip()) == (0, "2101"), login.stderr
+    assert (login.returncode, login.stdout.strip()) == (0, "2801"), login.stderr
 
     # Its keys emptied: the old key no longer logs in, anywhere.
     set_user(sandbox, None)
     changed = converge(pyinfra)
-    assert changed[f"Users and groups | User {USER} (uid 2101)"] == everywhere
+    assert changed[f"Users and groups | User {USER} (uid 2801)"] == everywhere
     for host in everywhere:
         login = ssh_login(sandbox, host, key)
         assert login.returncode == 255 and "Permission denied" in login.stderr, login
@@ -119,17 +119,17 @@ def test_access_is_given_and_taken_away(sandbox, converged, pyinfra, key_pair, r
     assert converge(pyinfra) == {}  # locked stays locked, nothing else moves
 
     # Back in the data with other ids: unlocked, uid and gid changed, home re-owned.
-    set_user(sandbox, public, uid=2102, gid=2202)
+    set_user(sandbox, public, uid=2802, gid=2902)
     changed = converge(pyinfra)
     assert changed["Users and groups | Fixed ids for groups and users that exist"] == everywhere
     for host in everywhere:
         login = ssh_login(sandbox, host, key)
-        assert (login.returncode, login.stdout.strip()) == (0, "2102"), login.stderr
+        assert (login.returncode, login.stdout.strip()) == (0, "2802"), login.stderr
         _, out = sandbox.exec(
             host,
             f"getent group hardies | cut -d: -f3; stat -c %u /home/{USER}/.ssh/authorized_keys",
         )
-        assert out.split() == ["2202", "2102"], out
+        assert out.split() == ["2902", "2802"], out
     assert converge(pyinfra) == {}
 
 
