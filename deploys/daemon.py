@@ -82,13 +82,7 @@ def daemon(
         wanted = [f"{p}={package_version}" if package_version else p for p in packages]
         apt.packages(name=f"Install {', '.join(packages)}", packages=wanted, no_recommends=True)
     for directory in directories:
-        files.directory(
-            name=f"{directory.path} owned by {directory.user}",
-            path=directory.path,
-            user=directory.user,
-            group=directory.group,
-            mode=directory.mode,
-        )
+        make_directory(directory.path, directory.user, directory.group, directory.mode)
     unit_changes = []
     for item in config:
         if isinstance(item.content, SecretBytes):
@@ -134,6 +128,13 @@ def daemon(
         )
     systemd.service(
         name=f"{service} running and enabled", service=service, running=True, enabled=True
+    )
+
+
+def make_directory(path: str, user: str, group: str, mode: str) -> None:
+    """A directory with exactly this owner and mode (named so in the preview)."""
+    files.directory(
+        name=f"{path} {mode} {user}:{group}", path=path, user=user, group=group, mode=mode
     )
 
 

@@ -47,6 +47,22 @@ class SecretBytes:
     __str__ = __repr__
 
 
+def owner_and_mode(path: str, info, user: str, group: str, mode: str) -> list[StringCommand]:
+    """The chown/chmod an existing file needs (none when its File fact already matches).
+
+    pyinfra's File fact gives the mode as the octal digits read as an int (0400 -> 400).
+    """
+    if not info:
+        return []
+    quoted = shlex.quote(path)
+    commands = []
+    if (info.get("user"), info.get("group")) != (user, group):
+        commands.append(StringCommand(f"chown {shlex.quote(f'{user}:{group}')} {quoted}"))
+    if info.get("mode") != int(mode):
+        commands.append(StringCommand(f"chmod {shlex.quote(mode)} {quoted}"))
+    return commands
+
+
 @operation()
 def secret_file(path: str, content: SecretBytes, user: str, group: str, mode: str):
     """
@@ -97,14 +113,9 @@ def secret_file(path: str, content: SecretBytes, user: str, group: str, mode: st
             f"mv -f {shlex.quote(staging)} {quoted}"
         )
         return
-    # pyinfra's File fact gives the mode as the octal digits read as an int (0400 -> 400).
-    wrong_mode = info and info.get("mode") != int(mode)
-    wrong_owner = info and (info.get("user"), info.get("group")) != (user, group)
-    if wrong_owner:
-        yield StringCommand(f"chown {shlex.quote(f'{user}:{group}')} {quoted}")
-    if wrong_mode:
-        yield StringCommand(f"chmod {shlex.quote(mode)} {quoted}")
-    if not (wrong_owner or wrong_mode):
+    fixes = owner_and_mode(path, info, user, group, mode)
+    yield from fixes
+    if not fixes:
         host.noop(f"{label} at {path} is up to date")
 
 
@@ -137,11 +148,7 @@ def random_key_file(path: str, size: int, user: str, group: str, mode: str):
             f"mv -f {staging} {quoted}"
         )
         return
-    wrong_owner = (info.get("user"), info.get("group")) != (user, group)
-    wrong_mode = info.get("mode") != int(mode)
-    if wrong_owner:
-        yield StringCommand(f"chown {owner} {quoted}")
-    if wrong_mode:
-        yield StringCommand(f"chmod {shlex.quote(mode)} {quoted}")
-    if not (wrong_owner or wrong_mode):
+    fixes = owner_and_mode(path, info, user, group, mode)
+    yield from fixes
+    if not fixes:
         host.noop(f"{path} exists ({info.get('size')} bytes): kept")

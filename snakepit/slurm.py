@@ -103,15 +103,22 @@ class NodeLine:
         return text + " State=UNKNOWN"
 
 
-class HardwareMismatch(ValueError):
-    """Nodes would declare more (or other) than their hardware has; one line per problem."""
+class PlanProblems(ValueError):
+    """Problems found while planning node lines: a heading, then one line per problem."""
+
+    heading = ""
 
     def __init__(self, problems: Sequence[str]):
         self.problems = tuple(problems)
-        super().__init__(
-            "node declarations exceed or contradict detected hardware (slurmctld would drain "
-            "them):\n" + "\n".join(f"  {p}" for p in problems)
-        )
+        super().__init__(self.heading + ":\n" + "\n".join(f"  {p}" for p in problems))
+
+
+class HardwareMismatch(PlanProblems):
+    """Nodes would declare more (or other) than their hardware has; one line per problem."""
+
+    heading = (
+        "node declarations exceed or contradict detected hardware (slurmctld would drain them)"
+    )
 
 
 def _model_problem(spec: NodeSpec, detected: DetectedNode) -> str | None:
@@ -187,15 +194,13 @@ def plan_node(
     return line, problems
 
 
-class MemoryMismatch(ValueError):
+class MemoryMismatch(PlanProblems):
     """A partition's DefMemPerCPU would ask more than a node has; one line per node."""
 
-    def __init__(self, problems: Sequence[str]):
-        self.problems = tuple(problems)
-        super().__init__(
-            "DefMemPerCPU x CPUs exceeds RealMemory (a job without --mem on the whole node "
-            "could never run):\n" + "\n".join(f"  {p}" for p in problems)
-        )
+    heading = (
+        "DefMemPerCPU x CPUs exceeds RealMemory (a job without --mem on the whole node could "
+        "never run)"
+    )
 
 
 def plan_nodes(cluster: Cluster, detected: Mapping[str, DetectedNode]) -> list[NodeLine]:

@@ -13,6 +13,7 @@ from io import StringIO
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server, systemd
 
+from deploys.daemon import make_directory
 from operations.directories import directory_if_absent
 from snakepit.model import Cluster
 from snakepit.storage import mount_unit, mount_unit_name, render_exports
@@ -32,13 +33,7 @@ def nfs_server(cluster: Cluster) -> None:
                 mode=export.mode,
             )
             continue
-        files.directory(
-            name=f"{export.path} {export.mode} {export.owner}:{export.group}",
-            path=export.path,
-            user=export.owner,
-            group=export.group,
-            mode=export.mode,
-        )
+        make_directory(export.path, export.owner, export.group, export.mode)
     exports = files.put(
         name="Write /etc/exports (cluster subnet only)",
         src=StringIO(render_exports(cluster)),
@@ -63,13 +58,7 @@ def nfs_client(cluster: Cluster) -> None:
     if storage.mode == "nfs":
         apt.packages(name="Install the NFS client", packages=["nfs-common"], no_recommends=True)
     for directory in storage.worker_directories:
-        files.directory(
-            name=f"{directory.path} {directory.mode} {directory.owner}:{directory.group}",
-            path=directory.path,
-            user=directory.owner,
-            group=directory.group,
-            mode=directory.mode,
-        )
+        make_directory(directory.path, directory.owner, directory.group, directory.mode)
     changed = []
     for export in storage.exports:
         unit = mount_unit_name(export.mount_point)
