@@ -47,6 +47,15 @@ class SecretBytes:
     __str__ = __repr__
 
 
+def into_place(staging: str, path: str, user: str, group: str, mode: str) -> str:
+    """Give a private staging file its owner and mode, then move it over ``path``."""
+    return (
+        f"chown {shlex.quote(f'{user}:{group}')} {shlex.quote(staging)} && "
+        f"chmod {shlex.quote(mode)} {shlex.quote(staging)} && "
+        f"mv -f {shlex.quote(staging)} {shlex.quote(path)}"
+    )
+
+
 def owner_and_mode(path: str, info, user: str, group: str, mode: str) -> list[StringCommand]:
     """The chown/chmod an existing file needs (none when its File fact already matches).
 
@@ -101,17 +110,12 @@ def secret_file(path: str, content: SecretBytes, user: str, group: str, mode: st
     current = host.get_fact(Sha256File, path=path)
     info = host.get_fact(File, path=path)
     wanted = fingerprint(content.reveal())
-    quoted = shlex.quote(path)
     if current != wanted:
         staging = f"{path}.snakepit-new"
         # The staging file is made private before the content arrives.
         yield StringCommand(f"umask 077 && install -m 0600 /dev/null {shlex.quote(staging)}")
         yield FileUploadCommand(SecretBuffer(content.reveal(), label), staging)
-        yield StringCommand(
-            f"chown {shlex.quote(f'{user}:{group}')} {shlex.quote(staging)} && "
-            f"chmod {shlex.quote(mode)} {shlex.quote(staging)} && "
-            f"mv -f {shlex.quote(staging)} {quoted}"
-        )
+        yield StringCommand(into_place(staging, path, user, group, mode))
         return
     fixes = owner_and_mode(path, info, user, group, mode)
     yield from fixes
@@ -138,14 +142,11 @@ def random_key_file(path: str, size: int, user: str, group: str, mode: str):
     info = host.get_fact(File, path=path)
     if info is False:
         raise OperationError(f"{path} exists and is not a file")
-    quoted = shlex.quote(path)
-    owner = shlex.quote(f"{user}:{group}")
     if not info:
-        staging = shlex.quote(f"{path}.snakepit-new")
+        staging = f"{path}.snakepit-new"
         yield StringCommand(
-            f"umask 077 && head -c {int(size)} /dev/urandom > {staging} && "
-            f"chown {owner} {staging} && chmod {shlex.quote(mode)} {staging} && "
-            f"mv -f {staging} {quoted}"
+            f"umask 077 && head -c {int(size)} /dev/urandom > {shlex.quote(staging)} && "
+            + into_place(staging, path, user, group, mode)
         )
         return
     fixes = owner_and_mode(path, info, user, group, mode)
