@@ -729,8 +729,9 @@ def _users(data: HostData, error) -> tuple[UserSpec, ...]:
             if group not in group_names:
                 if key == "group" and user.group is None:
                     raise error(
-                        f"{where}.group",
-                        f"unknown group {group!r} (the default_user_group; not in groups)",
+                        "default_user_group",
+                        f"unknown group {group!r} (not in groups; {user.name!r} and every "
+                        "user that names no group get it)",
                     )
                 raise error(f"{where}.{key}", f"unknown group {group!r} (not in groups)")
         users.append(

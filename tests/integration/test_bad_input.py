@@ -71,7 +71,7 @@ DATA_CASES: dict[str, tuple[str, str, str]] = {
     "default group missing": (
         ALL,
         'default_user_group = "people"\n' + USER.format(extra='{"name": "bob", "uid": 2000}'),
-        "].group: unknown group 'people' (the default_user_group; not in groups)",
+        "default_user_group: unknown group 'people' (not in groups;",
     ),
     "proxy port as text": (
         ALL,

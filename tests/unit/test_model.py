@@ -395,7 +395,7 @@ BAD_HEAD_DATA = {
             data.update(default_user_group="people"),
             data["users"].append({"name": "bob", "uid": 2000}),
         ),
-        "users[2].group: unknown group 'people' (the default_user_group; not in groups)",
+        "default_user_group: unknown group 'people' (not in groups;",
     ),
     "dss key": (
         _append_user(name="bob", uid=2000, group="snakepit", ssh_keys=["ssh-dss AAAAB3Nza bob"]),
