@@ -87,6 +87,8 @@ def check_inventory(inventory, argv: list[str] | None = None) -> None:
     # Imported here: config.py runs before pyinfra has an inventory.
     from pyinfra.api import OperationError
 
+    from deploys.tools.options import OPTIONS_BY_DEPLOY
+    from glue import loading
     from glue.loading import cluster_from_inventory
     from operations.cuda import resolve_manifest
     from snakepit.schema import DataError
@@ -95,6 +97,9 @@ def check_inventory(inventory, argv: list[str] | None = None) -> None:
     argv = sys.argv if argv is None else argv
     if not any("slurm_head" in host.groups for host in inventory):
         return  # not a cluster inventory (a tool run against @docker/..., say)
+    for deploy, options in OPTIONS_BY_DEPLOY.items():
+        if any(arg.replace("\\", "/").endswith(deploy) for arg in argv):
+            loading.TOOL_KEYS.update(options.model_fields)  # its --data options
     try:
         cluster = cluster_from_inventory(inventory)
         if any(arg.endswith(ROLE_DEPLOYS) for arg in argv):

@@ -36,3 +36,11 @@ class DriftOptions(Schema):
     """deploys/tools/manifest_drift.py"""
 
     drift_out: str = Field(description="directory for the results, one JSON file per host")
+
+
+# Which deploy file takes which options (the pre-connection check leaves them aside).
+OPTIONS_BY_DEPLOY: dict[str, type[Schema]] = {
+    "deploys/tools/manifest_create.py": ManifestCreateOptions,
+    "deploys/tools/manifest_test.py": ManifestTestOptions,
+    "deploys/tools/manifest_drift.py": DriftOptions,
+}
