@@ -45,6 +45,13 @@ def _memo(key: str, build):
     return value
 
 
+def remember(inventory, key: str, value) -> None:
+    """Keep what glue.preflight built from this inventory before the run's context existed,
+    so the deploys do not build it again."""
+    with _LOCK:
+        _RUN_CACHE[(id(inventory), key)] = (True, value)
+
+
 def cluster() -> Cluster:
     return _memo("cluster", cluster_from_inventory)
 
@@ -102,7 +109,8 @@ def tool_options(model: type[T]) -> T:
     """The ``--data`` options of a tool deploy (``deploys/tools/``), validated by ``model``;
     the cluster's schema then leaves exactly those keys aside."""
     loading.TOOL_KEYS.update(model.model_fields)
-    data = {key: host.data.get(key) for key in model.model_fields if host.data.get(key) is not None}
+    values = {key: host.data.get(key) for key in model.model_fields}
+    data = {key: value for key, value in values.items() if value is not None}
     try:
         return validate(model, data)
     except DataError as error:

@@ -88,7 +88,7 @@ def check_inventory(inventory, argv: list[str] | None = None) -> None:
     from pyinfra.api import OperationError
 
     from deploys.tools.options import OPTIONS_BY_DEPLOY
-    from glue import loading
+    from glue import context, loading
     from glue.loading import cluster_from_inventory
     from operations.cuda import resolve_manifest
     from snakepit.schema import DataError
@@ -102,10 +102,12 @@ def check_inventory(inventory, argv: list[str] | None = None) -> None:
             loading.TOOL_KEYS.update(options.model_fields)  # its --data options
     try:
         cluster = cluster_from_inventory(inventory)
+        context.remember(inventory, "cluster", cluster)
         if any(arg.endswith(ROLE_DEPLOYS) for arg in argv):
-            load_secrets(secrets_path(cluster.secrets_file))
+            secrets = load_secrets(secrets_path(cluster.secrets_file))
+            context.remember(inventory, "secrets", secrets)
         for name in dict.fromkeys(n.cuda_manifest for n in cluster.nodes if n.cuda_manifest):
-            resolve_manifest(name)
+            context.remember(inventory, f"manifest:{name}", resolve_manifest(name))
     except (DataError, SecretsError, OperationError) as error:
         fail(str(error))
 
