@@ -190,6 +190,7 @@ SYSTEM_ACCOUNTS = frozenset(
         "systemd-coredump",
     ]
 )
+IpAddress = Annotated[str, _rule(_is_address, "{value!r} is not an IP address")]
 HostName = Annotated[
     str,
     _rule(
@@ -500,7 +501,7 @@ class HostData(Schema):
     root_ssh_keys: Strings(SshKey) = Field(
         (), description="public keys added to root's authorized_keys (other keys stay)"
     )
-    address: str | None = Field(
+    address: IpAddress | None = Field(
         None,
         description="this host's address in every host's /etc/hosts; default: its "
         "inventory ssh_hostname when that is an IP address",
@@ -629,7 +630,7 @@ def build_cluster(
     ssh_hostnames = ssh_hostnames or {}
     hosts = []
     for name, host_data in every_host.items():
-        address = _host_address(name, host_data.address, ssh_hostnames.get(name))
+        address = _host_address(host_data.address, ssh_hostnames.get(name))
         if address is None:
             continue
         for other_address, other in hosts:
@@ -661,13 +662,11 @@ def build_cluster(
     )
 
 
-def _host_address(name: str, declared: str | None, ssh_hostname: str | None) -> str | None:
-    """The host's /etc/hosts address: its data's ``address``, else an IP ssh_hostname."""
+def _host_address(declared: str | None, ssh_hostname: str | None) -> str | None:
+    """The host's /etc/hosts address: its data's ``address`` (checked by the schema), else
+    an IP ssh_hostname."""
     if declared is not None:
-        try:
-            return str(ipaddress.ip_address(declared))
-        except ValueError:
-            raise DataError("address", f"{declared!r} is not an IP address", host=name) from None
+        return str(ipaddress.ip_address(declared))
     try:
         return str(ipaddress.ip_address(ssh_hostname or ""))
     except ValueError:
