@@ -10,7 +10,7 @@ from __future__ import annotations
 from pyinfra import host
 
 from deploys.concerns.base import base
-from deploys.concerns.cuda import cuda_manifest
+from deploys.concerns.cuda import cuda_manifest, driver_ready
 from deploys.concerns.munge import munge
 from deploys.concerns.nfs import nfs_client, nfs_server
 from deploys.concerns.proxy import proxy_client, proxy_server
@@ -54,4 +54,7 @@ def converge(roles: tuple[str, ...] = ROLES) -> None:
         if manifest is not None:  # the exact CUDA/NVIDIA stack, before slurmd
             spec = cluster.node(host.name)
             cuda_manifest(manifest, remove_unlisted=spec.cuda_remove_unlisted)
+            line = context.node_line(host.name)
+            if manifest.driver_packages and line.gpus:  # driver ready, GPUs detected
+                driver_ready(spec, line)
         slurmd(cluster)

@@ -23,7 +23,13 @@ from snakepit.cuda.manifest import CudaManifest
 from snakepit.model import Cluster
 from snakepit.schema import DataError, Schema, validate
 from snakepit.secrets import Secrets, load_secrets, secrets_path
-from snakepit.slurm import DetectedNode, NodeLine, memory_per_cpu_problems, plan_nodes
+from snakepit.slurm import (
+    DetectedNode,
+    NodeLine,
+    awaits_driver,
+    memory_per_cpu_problems,
+    plan_nodes,
+)
 
 T = TypeVar("T", bound=Schema)
 _RUN_CACHE: dict[tuple[int, str], tuple[bool, object]] = {}
@@ -91,7 +97,15 @@ def node_lines() -> list[NodeLine]:
     def build(inventory) -> list[NodeLine]:
         workers = {h.name: h for h in inventory if "slurm_worker" in h.groups}
         detected = {name: detect(worker) for name, worker in workers.items()}
-        lines = plan_nodes(cluster(), detected)
+        coming = {name for name in workers if brings_driver(name)}
+        lines = plan_nodes(cluster(), detected, drivers_coming=coming)
+        for name in sorted(coming):
+            spec = cluster().node(name)
+            if awaits_driver(spec, detected[name], driver_coming=True):
+                logger.info(
+                    f"{name}: no GPU driver yet; its {spec.gpu_count} GPUs are planned from "
+                    "its data and checked once its CUDA manifest has installed the driver"
+                )
         # A MaxMemPerCPU above RealMemory/CPUs caps nothing on that node: worth knowing,
         # not worth stopping for (the seed's g2080 partition has one).
         for problem in memory_per_cpu_problems(cluster(), lines, "MaxMemPerCPU"):
@@ -115,6 +129,12 @@ def tool_options(model: type[T]) -> T:
         return validate(model, data)
     except DataError as error:
         raise DeployError(f"--data {error}") from None
+
+
+def brings_driver(name: str) -> bool:
+    """Whether this run installs a GPU driver on worker ``name`` (its manifest has one)."""
+    path = cluster().node(name).cuda_manifest
+    return path is not None and bool(manifest(path).driver_packages)
 
 
 def cuda_manifest() -> CudaManifest | None:

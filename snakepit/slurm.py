@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import jinja2
@@ -42,6 +42,12 @@ class DetectedNode:
     @property
     def driver_answers(self) -> bool:
         return self.nvidia.state == "ok"
+
+    @property
+    def no_driver_yet(self) -> bool:
+        """Nothing of a driver: nvidia-smi absent or finding no kernel module, and no GPU
+        device file (a node that just arrived, or whose driver is being installed)."""
+        return self.nvidia.state in ("not-installed", "no-driver") and not self.gpu_devices
 
     @property
     def gpu_count(self) -> int:
@@ -147,10 +153,24 @@ def _gres(spec: NodeSpec, gpus: Sequence[tuple[str | None, str]]) -> tuple[Gres,
     )
 
 
+def awaits_driver(spec: NodeSpec, detected: DetectedNode, driver_coming: bool) -> bool:
+    """A node with no driver yet that this run gives one (its CUDA manifest brings the
+    driver): its GPUs are planned from its data and checked once the driver is in
+    (operations.nvidia.gpus_detected). Without a driver coming, or with a driver that
+    answers, fewer GPUs than declared are GPUs missing."""
+    return driver_coming and bool(spec.gpu_count) and detected.no_driver_yet
+
+
 def plan_node(
-    spec: NodeSpec, detected: DetectedNode, reserve_mib: int
+    spec: NodeSpec, detected: DetectedNode, reserve_mib: int, driver_coming: bool = False
 ) -> tuple[NodeLine, list[str]]:
-    """The node's slurm.conf line (declared values win, facts fill the rest) and problems."""
+    """The node's slurm.conf line (declared values win, facts fill the rest) and problems.
+
+    ``driver_coming``: this run installs the node's driver; a node without one yet is then
+    planned with the declared GPUs at /dev/nvidia0..N-1, where the driver will make them."""
+    if awaits_driver(spec, detected, driver_coming):
+        expected = tuple(f"/dev/nvidia{minor}" for minor in range(spec.gpu_count or 0))
+        detected = replace(detected, gpu_devices=expected)
     hw = detected.hardware
     problems = []
     wanted = {
@@ -203,12 +223,20 @@ class MemoryMismatch(PlanProblems):
     )
 
 
-def plan_nodes(cluster: Cluster, detected: Mapping[str, DetectedNode]) -> list[NodeLine]:
+def plan_nodes(
+    cluster: Cluster, detected: Mapping[str, DetectedNode], drivers_coming: Collection[str] = ()
+) -> list[NodeLine]:
     """Every worker's node line; raises HardwareMismatch listing every overclaim, then
-    MemoryMismatch listing every node whose partition's DefMemPerCPU does not fit."""
+    MemoryMismatch listing every node whose partition's DefMemPerCPU does not fit.
+    ``drivers_coming``: the workers this run installs a GPU driver on (see plan_node)."""
     lines, problems = [], []
     for spec in cluster.nodes:
-        line, node_problems = plan_node(spec, detected[spec.host], cluster.slurm.memory_reserve_mib)
+        line, node_problems = plan_node(
+            spec,
+            detected[spec.host],
+            cluster.slurm.memory_reserve_mib,
+            driver_coming=spec.host in drivers_coming,
+        )
         lines.append(line)
         problems += node_problems
     if problems:

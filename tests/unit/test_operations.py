@@ -24,7 +24,9 @@ A case holds:
 ``commands``
     Exactly what the operation yields, in order: a shell command as its text, an upload as
     ``["upload", "<dest>"]`` (content left out; see ``uploads``), a download as
-    ``["download", "<src>", "<dest>"]``. ``[]`` when there is nothing to do.
+    ``["download", "<src>", "<dest>"]``, a Python callback (pyinfra's ``server.reboot``
+    waits for the host in one) as ``["function", "<its name>"]``. ``[]`` when there is
+    nothing to do.
 ``noop``
     The text of each ``host.noop()`` call, in order (a string when there is one; absent:
     none). pyinfra operations used inside ours add theirs (``files.put``: "file ... is
@@ -73,7 +75,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pyinfra.api import Config, FileDownloadCommand, FileUploadCommand, StringCommand
+from pyinfra.api import (
+    Config,
+    FileDownloadCommand,
+    FileUploadCommand,
+    FunctionCommand,
+    StringCommand,
+)
 from pyinfra.api.util import get_kwargs_str
 from pyinfra.context import ctx_host, ctx_state
 
@@ -242,6 +250,8 @@ def render(command: Any) -> Any:
         rendered = ["upload", str(command.dest)]
     elif isinstance(command, FileDownloadCommand):
         rendered = ["download", str(command.src), str(command.dest)]
+    elif isinstance(command, FunctionCommand):
+        rendered = ["function", command.function.__name__]
     else:
         raise AssertionError(f"{command!r} is not a command this runner knows")
     if command.connector_arguments:
