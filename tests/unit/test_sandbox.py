@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import runpy
 
-from tools.sandbox import image
 import pytest
 
+from tools.sandbox import image
 from tools.sandbox.cluster import (
     RUN_OPTIONS,
     Sandbox,
