@@ -18,7 +18,7 @@ FLEET = {
 
 
 def device_files(sandbox: Sandbox, host: str) -> list[str]:
-    _, out = sandbox.exec(host, "for f in /dev/nvidia*; do [ -c $f ] && echo $f; done; true")
+    _rc, out = sandbox.exec(host, "for f in /dev/nvidia*; do [ -c $f ] && echo $f; done; true")
     return out.split()
 
 
