@@ -595,6 +595,41 @@ def test_worker_killed_mid_converge_then_rerun_converges(sandbox, converged):
     assert changed_ops(run_pyinfra(sandbox.inventory_path, SITE, "-y").json) == {}
 
 
+# -- e. a worker killed during a package's unpack heals on the next run --------------------
+
+# Install git (a base package) again and kill dpkg while it unpacks git's files: dpkg's
+# database then says half-installed, reinst-required (iHR), which `dpkg --configure -a`
+# cannot finish. The kill is of apt's own children, found by apt's pid.
+KILL_DURING_UNPACK = (
+    "export DEBIAN_FRONTEND=noninteractive; "
+    "apt-get remove -y -q git >/dev/null 2>&1 && apt-get install -d -y -q git >/dev/null 2>&1 "
+    "|| exit 1; "
+    "apt-get install -y -q git >/dev/null 2>&1 & apt=$!; "
+    "until dpkg-query -W -f='${db:Status-Abbrev}' git 2>/dev/null | grep -q H; do :; done; "
+    "kill -9 $(ps -o pid= --ppid $apt); wait $apt; "
+    "dpkg-query -W -f='${db:Status-Abbrev}' git"
+)
+
+
+def test_a_worker_killed_during_an_unpack_heals_on_the_next_run(sandbox, converged):
+    rc, out = sandbox.exec("worker1", KILL_DURING_UNPACK)
+    assert out.split()[-1:] == ["iHR"], out
+    sandbox.client.containers.get(sandbox.container_name("worker1")).restart()
+    sandbox.up()  # the same fleet, resumed
+    assert "git" in sandbox.exec("worker1", "dpkg --audit")[1]
+
+    result = run_pyinfra(sandbox.inventory_path, SITE, "-y").json
+    changed = changed_ops(result)
+    assert changed["Base system | dpkg finished any interrupted work"] == ["worker1"]
+    rc, audit = sandbox.exec("worker1", "dpkg --audit")
+    assert (rc, audit.strip()) == (0, ""), audit
+    assert sandbox.exec("worker1", "dpkg-query -W -f='${db:Status-Abbrev}' git")[1] == "ii "
+    rc, out = sandbox.exec("worker1", "git --version")
+    assert rc == 0 and out.startswith("git version"), out
+    checks.wait_for_idle_nodes(sandbox, count=2, timeout=180)
+    assert changed_ops(run_pyinfra(sandbox.inventory_path, SITE, "-y").json) == {}
+
+
 # -- the CUDA manifest is part of the worker deploy -------------------------------------------
 
 
