@@ -12,10 +12,11 @@ from typing import TypeVar
 from gevent.lock import RLock
 from pyinfra import host, logger
 from pyinfra.api import DeployError
-from pyinfra.context import ctx_inventory
+from pyinfra.context import ctx_inventory, ctx_state
 
 from facts.hardware import Hardware
 from facts.nvidia import NvidiaDeviceFiles, NvidiaSmi
+from facts.slurm import AppliedNodeTable
 from glue import loading
 from glue.loading import cluster_from_inventory
 from operations.cuda import resolve_manifest
@@ -23,7 +24,13 @@ from snakepit.cuda.manifest import CudaManifest
 from snakepit.model import Cluster
 from snakepit.schema import DataError, Schema, validate
 from snakepit.secrets import Secrets, load_secrets, secrets_path
-from snakepit.slurm import DetectedNode, NodeLine, memory_per_cpu_problems, plan_nodes
+from snakepit.slurm import (
+    FROM_FACTS,
+    DetectedNode,
+    NodeLine,
+    memory_per_cpu_problems,
+    plan_nodes,
+)
 
 T = TypeVar("T", bound=Schema)
 _RUN_CACHE: dict[tuple[int, str], tuple[bool, object]] = {}
@@ -81,20 +88,47 @@ def detect(worker) -> DetectedNode:
     )
 
 
+def in_run(host_) -> bool:
+    """Whether pyinfra converges this host in this run: inside --limit and connected (a host
+    that failed to connect, or failed since, is not active)."""
+    return host_ in ctx_state.get().active_hosts
+
+
+def why_not_in_run(host_) -> str:
+    state = ctx_state.get()
+    if host_ in state.failed_hosts:
+        return "failed in this run (could not connect)"
+    if not state.is_host_in_limit(host_):
+        return "outside --limit"
+    return "not connected"
+
+
 def node_lines() -> list[NodeLine]:
     """Every worker's slurm.conf line, checked against what its facts detected.
 
-    Reads every worker's facts once per run, whichever host asks first, so a mismatch
-    anywhere stops the whole run with one line per problem.
+    Facts are read only from the workers in this run (`in_run`), once per run, whichever
+    host asks first, so a mismatch anywhere stops the whole run with one line per problem.
+    Nobody else is contacted: the lines of the other workers come from the head's record of
+    what it last applied (read when the head is in the run), else from their declarations;
+    a log line names each such node and where its line came from.
     """
 
     def build(inventory) -> list[NodeLine]:
         workers = {h.name: h for h in inventory if "slurm_worker" in h.groups}
-        detected = {name: detect(worker) for name, worker in workers.items()}
-        lines = plan_nodes(cluster(), detected)
+        detected = {name: detect(w) for name, w in workers.items() if in_run(w)}
+        heads = [h for h in inventory if "slurm_head" in h.groups and in_run(h)]
+        recorded = heads[0].get_fact(AppliedNodeTable) if heads else {}
+        lines = plan_nodes(cluster(), detected, recorded)
+        for line in lines:
+            if line.source != FROM_FACTS:
+                logger.warning(
+                    f"{line.name}: {why_not_in_run(workers[line.name])}: its node line "
+                    f"comes from {line.source}, not from its facts"
+                )
         # A MaxMemPerCPU above RealMemory/CPUs caps nothing on that node: worth knowing,
         # not worth stopping for (the seed's g2080 partition has one).
-        for problem in memory_per_cpu_problems(cluster(), lines, "MaxMemPerCPU"):
+        checked = [line for line in lines if line.source == FROM_FACTS]
+        for problem in memory_per_cpu_problems(cluster(), checked, "MaxMemPerCPU"):
             logger.warning(f"MaxMemPerCPU caps nothing on {problem}")
         return lines
 

@@ -7,6 +7,7 @@ that slurmctld can take live go through `scontrol reconfigure` (see snakepit.slu
 from __future__ import annotations
 
 import shlex
+from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import deploy
@@ -16,6 +17,7 @@ from deploys.daemon import Apply, ConfigFile, Directory, daemon
 from glue import context
 from operations.records import applied
 from operations.secrets import SecretBytes, random_key_file, secret_file
+from operations.slurm import nodes_took_config
 from snakepit import slurm
 from snakepit.model import Cluster
 from snakepit.records import fingerprint, keyed_fingerprint
@@ -40,6 +42,26 @@ def database_sql(cluster: Cluster, password: str) -> bytes:
         f"GRANT ALL PRIVILEGES ON `{db}`.* TO '{user}'@'localhost';\n"
         "FLUSH PRIVILEGES;\n"
     ).encode()
+
+
+# How long a node may take to show slurmctld what was planned (slurmd's configless fetch,
+# its registration) before the host fails.
+VERIFY_WAIT_S = 90
+
+
+def slurm_user(cluster: Cluster) -> str:
+    """Whose name slurmctld signs its own drains with."""
+    return str(cluster.slurm.conf.get("SlurmUser", "root"))
+
+
+def restart_or_say_why(service: str) -> str:
+    """Restart ``service``; when it does not start, print its last fatal or error line (its
+    own reason, e.g. a refused slurm.conf) instead of only systemd's "see journalctl"."""
+    unit = shlex.quote(service)
+    return (
+        f"systemctl restart {unit} || {{ journalctl -u {unit} -n 30 --no-pager -o cat "
+        f"| grep -iE 'fatal|error' | tail -n 1 >&2; exit 1; }}"
+    )
 
 
 SLURM_DIRS = (
@@ -132,21 +154,40 @@ def slurmctld(cluster: Cluster) -> None:
             Directory("/var/lib/slurm/slurmctld", "slurm", "slurm", mode="0700"),
         ],
         config=[
-            ConfigFile(f"/etc/slurm/{name}", text)
-            for name, text in (
-                ("slurm.conf", slurm_conf),
-                ("gres.conf", gres_conf),
-                ("cgroup.conf", cgroup_conf),
-            )
+            ConfigFile(
+                "/etc/slurm/slurm.conf",
+                slurm_conf,
+                name=f"/etc/slurm/slurm.conf (node lines {slurm.line_sources(nodes)})",
+            ),
+            ConfigFile("/etc/slurm/gres.conf", gres_conf),
+            ConfigFile("/etc/slurm/cgroup.conf", cgroup_conf),
         ],
         apply=Apply(
             restart_fingerprint=slurm.restart_fingerprint(
-                slurm_conf, restart_keys=cluster.slurm.restart_keys
+                slurm_conf, gres_conf, restart_keys=cluster.slurm.restart_keys, node_lines=True
             ),
             full_fingerprint=slurm.full_fingerprint(slurm_conf, gres_conf, cgroup_conf),
-            restart=[register, "systemctl restart slurmctld"],
+            restart=[register, restart_or_say_why("slurmctld")],
             reconfigure=["scontrol reconfigure"],
+            # slurmctld holds every node's line as planned (a refused reconfigure keeps the
+            # old one); each slurmd's registration is checked where it restarts.
+            verify=nodes_took_config,
+            verify_kwargs={
+                "lines": nodes,
+                "slurm_user": slurm_user(cluster),
+                "registered": False,
+                "wait_s": VERIFY_WAIT_S,
+                "service": "slurmctld",
+            },
         ),
+    )
+    # What the next run plans the lines of workers outside it from; written only once
+    # slurmctld took this table (the host failed above otherwise).
+    files.put(
+        name="The head's record of the node table slurmctld took",
+        src=StringIO(slurm.node_table_record(nodes)),
+        dest=slurm.NODE_TABLE_RECORD,
+        mode="0644",
     )
 
 
@@ -236,5 +277,18 @@ def slurmd(cluster: Cluster) -> None:
                 SLURMD_DROPIN_PATH, SLURMD_DROPIN, name="slurmd starts without a local slurm.conf"
             ),
         ],
-        apply=Apply(restart_fp, restart=["systemctl restart slurmd"]),
+        apply=Apply(
+            restart_fp,
+            restart=[restart_or_say_why("slurmd")],
+            # slurmd registered this node as planned and stays up (one that dies on a
+            # gres.conf File it cannot stat fails the host here).
+            verify=nodes_took_config,
+            verify_kwargs={
+                "lines": [line],
+                "slurm_user": slurm_user(cluster),
+                "registered": True,
+                "wait_s": VERIFY_WAIT_S,
+                "service": "slurmd",
+            },
+        ),
     )
