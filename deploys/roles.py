@@ -14,7 +14,13 @@ from deploys.concerns.cuda import cuda_manifest
 from deploys.concerns.munge import munge
 from deploys.concerns.nfs import nfs_client, nfs_server
 from deploys.concerns.proxy import proxy_client, proxy_server
-from deploys.concerns.slurm import slurmctld, slurmd, slurmdbd, slurmrestd
+from deploys.concerns.slurm import (
+    slurmctld,
+    slurmd,
+    slurmd_stopped_before_restart,
+    slurmdbd,
+    slurmrestd,
+)
 from deploys.concerns.users import users
 from glue import context
 from operations.ordering import barrier
@@ -41,6 +47,8 @@ def converge(roles: tuple[str, ...] = ROLES) -> None:
     base(cluster, worker=worker)
     users(cluster)
     munge(secrets)
+    if worker:  # a slurmd this run restarts registers first with its new lines
+        slurmd_stopped_before_restart(cluster)
     if head:
         nfs_server(cluster)
         slurmdbd(cluster, secrets)

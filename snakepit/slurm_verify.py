@@ -11,6 +11,8 @@ Drains: an admin's drain (any reason not set by slurmctld) and the deploys' own
 (``snakepit:``) are left alone. A drain slurmctld set because a registration did not match
 its line (``Low RealMemory``, ``gres/gpu count reported lower than configured``, ...) is
 resumed once the node registers exactly as planned: the deploy fixed what it complained of.
+slurmctld signs such a drain as the SlurmUser, and as root once it has been reconfigured or
+restarted since (seen on 22.05), so the reason's wording, not only its signer, tells it.
 """
 
 from __future__ import annotations
@@ -87,11 +89,13 @@ def check_nodes(
                 wrong.append(f"invalid registration{reason}")
             elif node.not_responding or node.down or node.state in ("UNKNOWN", "FUTURE"):
                 wrong.append(f"state {node.state_text}{reason}")
-            elif node.drained and node.reason_user == slurm_user:
-                if REGISTRATION_REASONS.match(node.reason or "") and not wrong:
-                    resume.append(line.name)
-                else:
+            elif node.drained and REGISTRATION_REASONS.match(node.reason or ""):
+                if wrong:
                     wrong.append(f"drained by slurmctld{reason}")
+                else:
+                    resume.append(line.name)
+            elif node.drained and node.reason_user == slurm_user:
+                wrong.append(f"drained by slurmctld{reason}")
         if wrong:
             problems.append(f"{line.name}: {'; '.join(wrong)} [{node.state_text}]")
     return Verdict(tuple(problems), tuple(resume))

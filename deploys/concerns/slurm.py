@@ -11,16 +11,16 @@ from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files
+from pyinfra.operations import files, systemd
 
-from deploys.daemon import Apply, ConfigFile, Directory, daemon
+from deploys.daemon import Apply, ConfigFile, Directory, daemon, read_record
 from glue import context
 from operations.records import applied
 from operations.secrets import SecretBytes, random_key_file, secret_file
 from operations.slurm import nodes_took_config
 from snakepit import slurm
 from snakepit.model import Cluster
-from snakepit.records import fingerprint, keyed_fingerprint
+from snakepit.records import daemon_action, fingerprint, keyed_fingerprint
 from snakepit.secrets import Secrets
 from snakepit.slurm_settings import jwt_key_path
 
@@ -246,22 +246,48 @@ ConditionPathExists=
 SLURMD_DROPIN_PATH = "/etc/systemd/system/slurmd.service.d/snakepit-configless.conf"
 
 
-@deploy("Slurm node daemon (worker)")
-def slurmd(cluster: Cluster) -> None:
-    line = context.node_line(host.name)
-    defaults = slurmd_defaults(cluster)
-    # Settings only a restart applies, this node's own line (gres changes need a slurmd
-    # restart) and how slurmd is started; the rest reaches slurmd through the controller.
+def slurmd_restart_fingerprint(cluster: Cluster, line: slurm.NodeLine) -> str:
+    """Settings only a restart applies, this node's own line (gres changes need a slurmd
+    restart) and how slurmd is started; the rest reaches slurmd through the controller."""
     globals_only = slurm.render_slurm_conf(cluster, [])
-    restart_fp = slurm.restart_fingerprint(
+    return slurm.restart_fingerprint(
         globals_only,
         "nodes=" + ",".join(sorted(cluster.workers)),
         line.line,
         "gres=" + ",".join(f"{gres.type}:{gres.files}" for gres in line.gres),
-        defaults,
+        slurmd_defaults(cluster),
         SLURMD_DROPIN,
         restart_keys=cluster.slurm.restart_keys,
     )
+
+
+@deploy("Slurm node daemon (worker), before slurmctld")
+def slurmd_stopped_before_restart(cluster: Cluster) -> None:
+    """Stop a slurmd that this run restarts, before slurmctld takes the new configuration.
+
+    slurmctld (22.05) fixes a node's Gres count at the node's first registration after its
+    own start: a slurmd still running with the old gres.conf registers first, and the new
+    count is then refused ("Attempt to change gres/gpu Count on node ... invalid with File
+    configuration"; a lower count drains the node). Stopped here, the node's first
+    registration is its restarted slurmd's, with the new lines. Running jobs are not
+    touched (slurmstepd outlives slurmd).
+    """
+    line = context.node_line(host.name)
+    current = read_record("slurmd")
+    action = daemon_action(current, slurmd_restart_fingerprint(cluster, line), "")
+    if current is not None and action == "restart":
+        systemd.service(
+            name="slurmd: stopped until slurmctld has taken this node's new configuration",
+            service="slurmd",
+            running=False,
+        )
+
+
+@deploy("Slurm node daemon (worker)")
+def slurmd(cluster: Cluster) -> None:
+    line = context.node_line(host.name)
+    defaults = slurmd_defaults(cluster)
+    restart_fp = slurmd_restart_fingerprint(cluster, line)
     daemon(
         "slurmd",
         packages=cluster.slurm.packages.node,
