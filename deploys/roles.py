@@ -17,6 +17,7 @@ from deploys.concerns.proxy import proxy_client, proxy_server
 from deploys.concerns.slurm import (
     slurmctld,
     slurmd,
+    slurmd_retired,
     slurmd_stopped_before_restart,
     slurmdbd,
     slurmrestd,
@@ -63,3 +64,9 @@ def converge(roles: tuple[str, ...] = ROLES) -> None:
             spec = cluster.node(host.name)
             cuda_manifest(manifest, remove_unlisted=spec.cuda_remove_unlisted)
         slurmd(cluster)
+
+
+def retire() -> None:
+    """Take this worker out of Slurm (deploys/retire.py); other hosts get nothing."""
+    if context.is_worker():
+        slurmd_retired()

@@ -119,11 +119,20 @@ def node_lines() -> list[NodeLine]:
         heads = [h for h in inventory if "slurm_head" in h.groups and in_run(h)]
         recorded = heads[0].get_fact(AppliedNodeTable) if heads else {}
         lines = plan_nodes(cluster(), detected, recorded)
-        for line in lines:
-            if line.source != FROM_FACTS:
+        if heads:  # only the head renders other workers' lines
+            elsewhere: dict[tuple[str, str], list[str]] = {}
+            for line in lines:
+                if line.source != FROM_FACTS:
+                    why = why_not_in_run(workers[line.name])
+                    elsewhere.setdefault((why, line.source), []).append(line.name)
+            for (why, source), names in elsewhere.items():
+                logger.warning(f"Node lines from {source} ({why}): {', '.join(names)}")
+            removed = sorted(set(recorded) - set(workers))
+            if removed:
                 logger.warning(
-                    f"{line.name}: {why_not_in_run(workers[line.name])}: its node line "
-                    f"comes from {line.source}, not from its facts"
+                    f"Nodes leaving slurm.conf and gres.conf (no longer in the inventory): "
+                    f"{', '.join(removed)}; a slurmd still running there stays idle and "
+                    "unknown to slurmctld until stopped (deploys/retire.py before removing)"
                 )
         # A MaxMemPerCPU above RealMemory/CPUs caps nothing on that node: worth knowing,
         # not worth stopping for (the seed's g2080 partition has one).

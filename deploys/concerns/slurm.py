@@ -11,15 +11,17 @@ from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files, systemd
+from pyinfra.operations import files, server, systemd
 
 from deploys.daemon import Apply, ConfigFile, Directory, daemon, read_record
+from facts.slurm import SlurmNodes
 from glue import context
 from operations.records import applied
 from operations.secrets import SecretBytes, random_key_file, secret_file
 from operations.slurm import nodes_took_config
 from snakepit import slurm
 from snakepit.model import Cluster
+from snakepit.parsers.slurm_nodes import DEPLOY_REASON_PREFIX
 from snakepit.records import daemon_action, fingerprint, keyed_fingerprint
 from snakepit.secrets import Secrets
 from snakepit.slurm_settings import jwt_key_path
@@ -317,4 +319,25 @@ def slurmd(cluster: Cluster) -> None:
                 "service": "slurmd",
             },
         ),
+    )
+
+
+RETIRED_REASON = f"{DEPLOY_REASON_PREFIX} retired"
+
+
+@deploy("Retire this worker")
+def slurmd_retired() -> None:
+    """Drain the node (running jobs finish) and stop and disable its slurmd, before the host
+    leaves the inventory (see deploys/retire.py)."""
+    node = host.get_fact(SlurmNodes, nodes=host.name).get(host.name)
+    if node is not None and not node.drained:
+        server.shell(
+            name=f"Drain {host.name} ({RETIRED_REASON})",
+            commands=[
+                f"scontrol update nodename={shlex.quote(host.name)} state=drain "
+                f"reason={shlex.quote(RETIRED_REASON)}"
+            ],
+        )
+    systemd.service(
+        name="slurmd stopped and disabled", service="slurmd", running=False, enabled=False
     )
