@@ -69,7 +69,10 @@ def test_a_dead_worker_fails_alone(fleet, sandbox):
         out = site.stdout + site.stderr
         assert re.search(r"\[worker2\] Could not connect", out), out[-3000:]
         assert "Traceback" not in out
-        slurm_conf = "/etc/slurm/slurm.conf (node lines from facts: worker1; from the head's record: worker2)"
+        slurm_conf = (
+            "/etc/slurm/slurm.conf "
+            "(node lines from facts: worker1; from the head's record: worker2)"
+        )
         assert slurm_conf in out, out[-3000:]
         assert "[head]    Error" not in out and "[worker1] Error" not in out
     finally:
