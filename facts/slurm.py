@@ -55,5 +55,9 @@ class AppliedNodeTable(FactBase[dict]):
     def command(self) -> str:
         return f"cat {NODE_TABLE_RECORD} 2>/dev/null || true"
 
+    @staticmethod
+    def default() -> dict[str, NodeLine]:
+        return {}  # no record yet (pyinfra gives a fact that printed nothing its default)
+
     def process(self, output: list[str]) -> dict[str, NodeLine]:
         return parse_node_table_record("\n".join(output))

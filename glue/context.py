@@ -117,7 +117,7 @@ def node_lines() -> list[NodeLine]:
         workers = {h.name: h for h in inventory if "slurm_worker" in h.groups}
         detected = {name: detect(w) for name, w in workers.items() if in_run(w)}
         heads = [h for h in inventory if "slurm_head" in h.groups and in_run(h)]
-        recorded = heads[0].get_fact(AppliedNodeTable) if heads else {}
+        recorded = (heads[0].get_fact(AppliedNodeTable) if heads else None) or {}
         lines = plan_nodes(cluster(), detected, recorded)
         if heads:  # only the head renders other workers' lines
             elsewhere: dict[tuple[str, str], list[str]] = {}

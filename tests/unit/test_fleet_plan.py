@@ -133,3 +133,11 @@ def test_slurmctld_down_or_a_node_it_does_not_know_fails():
     assert check_nodes(table(), [line()], "slurm", True).problems == (
         "worker1: slurmctld does not know this node",
     )
+
+
+def test_a_registration_drain_re_signed_by_root_after_a_restart_is_resumed():
+    # 22.05: once slurmctld is reconfigured or restarted, its own drain shows [root@...].
+    reason = "gres/gpu count reported lower than configured (1 < 2) [root@2026-11-29T20:18:26]"
+    drained = node(state="IDLE+DRAIN", reason=reason)
+    verdict = check_nodes(table(drained), [line()], "slurm", registered=True)
+    assert verdict.ok and verdict.resume == ("worker1",)
