@@ -20,6 +20,8 @@ POLL_S = 2
 # A node must look right this long: a slurmd that dies just after its start (a gres.conf
 # File it cannot stat, say) is caught before the record says "applied".
 SETTLE_S = 6
+# slurmctld answers within seconds of its start; one silent this long is down.
+SLURMCTLD_ANSWER_S = 30
 
 
 def _run(host, command: str) -> tuple[bool, list[str]]:
@@ -60,11 +62,13 @@ def nodes_took_config(
     good_since = None
     while True:
         problems: tuple[str, ...] = ()
+        silent = False  # slurmctld does not answer at all
         failure = _service_failure(host, service) if service else None
         if failure:
             problems = (failure,)
         elif lines:
             table = host.get_fact(SlurmNodes, nodes=names)
+            silent = table.error is not None
             verdict = check_nodes(table, lines, slurm_user, registered)
             problems = verdict.problems
             for name in verdict.resume:
@@ -81,7 +85,12 @@ def nodes_took_config(
         now = time.monotonic()
         if problems:
             good_since = None
-            if now >= deadline or (failure and now - started >= SETTLE_S):
+            waited = now - started
+            if (
+                now >= deadline
+                or (failure and waited >= SETTLE_S)
+                or (silent and waited >= SLURMCTLD_ANSWER_S)
+            ):
                 for problem in problems:
                     host.log_styled(problem, fg="red", log_func=logger.error)
                 return False
