@@ -14,7 +14,14 @@ from deploys.concerns.cuda import cuda_manifest, driver_ready
 from deploys.concerns.munge import munge
 from deploys.concerns.nfs import nfs_client, nfs_server
 from deploys.concerns.proxy import proxy_client, proxy_server
-from deploys.concerns.slurm import slurmctld, slurmd, slurmdbd, slurmrestd
+from deploys.concerns.slurm import (
+    slurmctld,
+    slurmd,
+    slurmd_retired,
+    slurmd_stopped_before_restart,
+    slurmdbd,
+    slurmrestd,
+)
 from deploys.concerns.users import users
 from glue import context
 from operations.ordering import barrier
@@ -41,6 +48,8 @@ def converge(roles: tuple[str, ...] = ROLES) -> None:
     base(cluster, worker=worker)
     users(cluster)
     munge(secrets)
+    if worker:  # a slurmd this run restarts registers first with its new lines
+        slurmd_stopped_before_restart(cluster)
     if head:
         nfs_server(cluster)
         slurmdbd(cluster, secrets)
@@ -58,3 +67,9 @@ def converge(roles: tuple[str, ...] = ROLES) -> None:
             if manifest.driver_packages and line.gpus:  # driver ready, GPUs detected
                 driver_ready(spec, line)
         slurmd(cluster)
+
+
+def retire() -> None:
+    """Take this worker out of Slurm (deploys/retire.py); other hosts get nothing."""
+    if context.is_worker():
+        slurmd_retired()

@@ -12,10 +12,11 @@ from typing import TypeVar
 from gevent.lock import RLock
 from pyinfra import host, logger
 from pyinfra.api import DeployError
-from pyinfra.context import ctx_inventory
+from pyinfra.context import ctx_inventory, ctx_state
 
 from facts.hardware import Hardware
 from facts.nvidia import NvidiaDeviceFiles, NvidiaSmi
+from facts.slurm import AppliedNodeTable
 from glue import loading
 from glue.loading import cluster_from_inventory
 from operations.cuda import resolve_manifest
@@ -24,6 +25,7 @@ from snakepit.model import Cluster
 from snakepit.schema import DataError, Schema, validate
 from snakepit.secrets import Secrets, load_secrets, secrets_path
 from snakepit.slurm import (
+    FROM_FACTS,
     DetectedNode,
     NodeLine,
     awaits_driver,
@@ -87,18 +89,38 @@ def detect(worker) -> DetectedNode:
     )
 
 
+def in_run(host_) -> bool:
+    """Whether pyinfra converges this host in this run: inside --limit and connected (a host
+    that failed to connect, or failed since, is not active)."""
+    return host_ in ctx_state.get().active_hosts
+
+
+def why_not_in_run(host_) -> str:
+    state = ctx_state.get()
+    if host_ in state.failed_hosts:
+        return "failed in this run (could not connect)"
+    if not state.is_host_in_limit(host_):
+        return "outside --limit"
+    return "not connected"
+
+
 def node_lines() -> list[NodeLine]:
     """Every worker's slurm.conf line, checked against what its facts detected.
 
-    Reads every worker's facts once per run, whichever host asks first, so a mismatch
-    anywhere stops the whole run with one line per problem.
+    Facts are read only from the workers in this run (`in_run`), once per run, whichever
+    host asks first, so a mismatch anywhere stops the whole run with one line per problem.
+    Nobody else is contacted: the lines of the other workers come from the head's record of
+    what it last applied (read when the head is in the run), else from their declarations;
+    a log line names each such node and where its line came from.
     """
 
     def build(inventory) -> list[NodeLine]:
         workers = {h.name: h for h in inventory if "slurm_worker" in h.groups}
-        detected = {name: detect(worker) for name, worker in workers.items()}
-        coming = {name for name in workers if brings_driver(name)}
-        lines = plan_nodes(cluster(), detected, drivers_coming=coming)
+        detected = {name: detect(w) for name, w in workers.items() if in_run(w)}
+        heads = [h for h in inventory if "slurm_head" in h.groups and in_run(h)]
+        recorded = (heads[0].get_fact(AppliedNodeTable) if heads else None) or {}
+        coming = {name for name in detected if brings_driver(name)}
+        lines = plan_nodes(cluster(), detected, recorded, drivers_coming=coming)
         for name in sorted(coming):
             spec = cluster().node(name)
             if awaits_driver(spec, detected[name], driver_coming=True):
@@ -106,9 +128,25 @@ def node_lines() -> list[NodeLine]:
                     f"{name}: no GPU driver yet; its {spec.gpu_count} GPUs are planned from "
                     "its data and checked once its CUDA manifest has installed the driver"
                 )
+        if heads:  # only the head renders other workers' lines
+            elsewhere: dict[tuple[str, str], list[str]] = {}
+            for line in lines:
+                if line.source != FROM_FACTS:
+                    why = why_not_in_run(workers[line.name])
+                    elsewhere.setdefault((why, line.source), []).append(line.name)
+            for (why, source), names in elsewhere.items():
+                logger.warning(f"Node lines from {source} ({why}): {', '.join(names)}")
+            removed = sorted(set(recorded) - set(workers))
+            if removed:
+                logger.warning(
+                    f"Nodes leaving slurm.conf and gres.conf (no longer in the inventory): "
+                    f"{', '.join(removed)}; a slurmd still running there stays idle and "
+                    "unknown to slurmctld until stopped (deploys/retire.py before removing)"
+                )
         # A MaxMemPerCPU above RealMemory/CPUs caps nothing on that node: worth knowing,
         # not worth stopping for (the seed's g2080 partition has one).
-        for problem in memory_per_cpu_problems(cluster(), lines, "MaxMemPerCPU"):
+        checked = [line for line in lines if line.source == FROM_FACTS]
+        for problem in memory_per_cpu_problems(cluster(), checked, "MaxMemPerCPU"):
             logger.warning(f"MaxMemPerCPU caps nothing on {problem}")
         return lines
 
