@@ -16,6 +16,7 @@ from pyinfra.context import ctx_inventory
 
 from facts.hardware import Hardware
 from facts.nvidia import NvidiaDeviceFiles, NvidiaSmi
+from facts.os_release import OsRelease
 from glue import loading
 from glue.loading import cluster_from_inventory
 from operations.cuda import resolve_manifest
@@ -24,6 +25,7 @@ from snakepit.model import Cluster
 from snakepit.schema import DataError, Schema, validate
 from snakepit.secrets import Secrets, load_secrets, secrets_path
 from snakepit.slurm import DetectedNode, NodeLine, memory_per_cpu_problems, plan_nodes
+from snakepit.targets import check_targets
 
 T = TypeVar("T", bound=Schema)
 _RUN_CACHE: dict[tuple[int, str], tuple[bool, object]] = {}
@@ -79,6 +81,21 @@ def detect(worker) -> DetectedNode:
         nvidia=worker.get_fact(NvidiaSmi),
         gpu_devices=tuple(worker.get_fact(NvidiaDeviceFiles, glob=spec.gpu_device_glob)),
     )
+
+
+def check_releases() -> None:
+    """Every cluster host runs a supported release, in a mix Slurm allows.
+
+    Reads every head's and worker's /etc/os-release once per run, whichever host asks
+    first, so an unsupported host stops the whole run (one line per host) before the first
+    operation anywhere.
+    """
+
+    def build(inventory) -> None:
+        hosts = [h for h in inventory if {"slurm_head", "slurm_worker"} & set(h.groups)]
+        check_targets(cluster(), {h.name: h.get_fact(OsRelease) for h in hosts})
+
+    _memo("releases", build)
 
 
 def node_lines() -> list[NodeLine]:

@@ -70,19 +70,37 @@ DERIVED = {
 }
 
 
+# Slurm's major releases in order: its compatibility window is counted in them.
+MAJOR_RELEASES = ("20.11", "21.08", "22.05", "23.02", "23.11", "24.05", "24.11")
+
+
 @dataclass(frozen=True)
 class SlurmVersion:
     """What differs between the Slurm versions we support."""
 
     version: str
-    debian: str  # the Debian release that ships it
+    debian: str  # the Debian release (VERSION_ID) that ships it
     # Settings slurmctld/slurmd read only at start: `scontrol reconfigure` is not enough
     # (scontrol(1), "reconfigure"); adding or removing nodes needs restarts too.
     restart_keys: frozenset[str]
+    # How many major releases back this version's daemons talk to, and its slurmdbd
+    # converts the database of (Slurm's upgrade guide: two until 24.05, three from 24.11).
+    accepts_previous: int
 
     @property
     def known_keys(self) -> frozenset[str]:
         return _known_keys(self.version)
+
+    @property
+    def oldest_accepted(self) -> str:
+        index = MAJOR_RELEASES.index(self.version)
+        return MAJOR_RELEASES[max(0, index - self.accepts_previous)]
+
+    def accepts(self, other: str) -> bool:
+        """Whether daemons of this version work with ``other``'s, no newer than this one
+        (slurmdbd >= slurmctld >= slurmd, within the window)."""
+        index, other_index = MAJOR_RELEASES.index(self.version), MAJOR_RELEASES.index(other)
+        return 0 <= index - other_index <= self.accepts_previous
 
 
 _RESTART_KEYS = frozenset(
@@ -113,13 +131,18 @@ _RESTART_KEYS = frozenset(
 )
 
 VERSIONS: dict[str, SlurmVersion] = {
-    "22.05": SlurmVersion("22.05", debian="12", restart_keys=_RESTART_KEYS),
+    "22.05": SlurmVersion("22.05", debian="12", restart_keys=_RESTART_KEYS, accepts_previous=2),
     # 24.11 dropped ControlMachine (SlurmctldHost only) and the 22.05-era plugins listed
     # in data/; the same settings still need a restart of the daemons that read them.
     "24.11": SlurmVersion(
-        "24.11", debian="13", restart_keys=_RESTART_KEYS - {"ControlMachine", "SwitchType"}
+        "24.11",
+        debian="13",
+        restart_keys=_RESTART_KEYS - {"ControlMachine", "SwitchType"},
+        accepts_previous=3,
     ),
 }
+# The supported targets: Debian release -> the Slurm it ships.
+RELEASES: dict[str, SlurmVersion] = {v.debian: v for v in VERSIONS.values()}
 
 
 @cache
