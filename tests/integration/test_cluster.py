@@ -562,6 +562,37 @@ def test_node_declaring_more_than_detected_is_refused(sandbox, pyinfra, node, me
         path.write_text(original)
 
 
+@pytest.mark.parametrize(
+    ("os_release", "message"),
+    [
+        (
+            'ID=ubuntu\nVERSION_ID="18.04"\nPRETTY_NAME="Ubuntu 18.04.6 LTS"',
+            "worker1: Ubuntu 18.04.6 LTS is not supported (supported: Debian 12 (Slurm 22.05), "
+            "Debian 13 (Slurm 24.11))",
+        ),
+        (
+            'ID=debian\nVERSION_ID="13"\nPRETTY_NAME="Debian GNU/Linux 13 (trixie)"',
+            "worker1: slurmd 24.11 (Debian 13) with slurmctld and slurmdbd 22.05 on head "
+            "(Debian 12): Slurm 22.05 accepts daemons of 20.11 to 22.05 only",
+        ),
+    ],
+)
+def test_a_host_of_an_unsupported_release_or_slurm_mix_is_refused(
+    sandbox, pyinfra, os_release, message
+):
+    # Debian's /etc/os-release is a link to /usr/lib/os-release: replaced by a file here.
+    assert sandbox.exec("worker1", "mv /etc/os-release /etc/os-release.real")[0] == 0
+    try:
+        sandbox.exec("worker1", f"printf '%s\\n' '{os_release}' > /etc/os-release")
+        err = _refused(pyinfra, sandbox)
+        assert message in err
+        assert [line for line in err.splitlines() if line.strip().startswith("worker")] == [
+            f"  {message}"
+        ]
+    finally:
+        sandbox.exec("worker1", "mv -f /etc/os-release.real /etc/os-release")
+
+
 # -- g. a worker dies mid-converge; the rest finish; a rerun converges it --------------------
 
 

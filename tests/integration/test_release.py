@@ -45,7 +45,8 @@ def pyinfra(sandbox):
     return run
 
 
-def test_hosts_run_debian_13_and_slurm_24_11(sandbox, converged):
+@pytest.mark.usefixtures("converged")
+def test_hosts_run_debian_13_and_slurm_24_11(sandbox):
     for host in ("head", "worker1", "worker2"):
         rc, out = sandbox.exec(host, ". /etc/os-release && echo $VERSION_ID")
         assert (rc, out.strip()) == (0, RELEASE), host
