@@ -80,8 +80,8 @@ class SlurmVersion:
 
     version: str
     debian: str  # the Debian release (VERSION_ID) that ships it
-    # Settings slurmctld/slurmd read only at start: `scontrol reconfigure` is not enough
-    # (scontrol(1), "reconfigure"); adding or removing nodes needs restarts too.
+    # Settings slurmctld/slurmd take only at a restart: `scontrol reconfigure` is not
+    # enough; adding or removing nodes restarts them too (snakepit.slurm.restart_fingerprint).
     restart_keys: frozenset[str]
     # How many major releases back this version's daemons talk to, and its slurmdbd
     # converts the database of (Slurm's upgrade guide: two until 24.05, three from 24.11).
@@ -103,7 +103,8 @@ class SlurmVersion:
         return 0 <= index - other_index <= self.accepts_previous
 
 
-_RESTART_KEYS = frozenset(
+# Slurm 22.05: settings slurmctld/slurmd read only at start (scontrol(1), "reconfigure").
+_RESTART_KEYS_22_05 = frozenset(
     {
         "AuthType",
         "AuthAltTypes",
@@ -129,16 +130,35 @@ _RESTART_KEYS = frozenset(
         "SlurmctldParameters",
     }
 )
+# Slurm 24.11: since 23.11 `scontrol reconfigure` starts new daemons that read the whole
+# file and take over, so plugins change live; only "the listening TCP ports or
+# authentication mechanism" cannot (scontrol(1)). Where the daemons run from, as whom and
+# for which cluster stays a restart as well: a successor started by the old daemon would
+# inherit them.
+_RESTART_KEYS_24_11 = frozenset(
+    {
+        "AuthType",
+        "AuthAltTypes",
+        "AuthAltParameters",
+        "CredType",
+        "SlurmctldPort",
+        "SlurmdPort",
+        "ClusterName",
+        "SlurmctldHost",
+        "SlurmUser",
+        "StateSaveLocation",
+        "SlurmdSpoolDir",
+    }
+)
 
 VERSIONS: dict[str, SlurmVersion] = {
-    "22.05": SlurmVersion("22.05", debian="12", restart_keys=_RESTART_KEYS, accepts_previous=2),
+    "22.05": SlurmVersion(
+        "22.05", debian="12", restart_keys=_RESTART_KEYS_22_05, accepts_previous=2
+    ),
     # 24.11 dropped ControlMachine (SlurmctldHost only) and the 22.05-era plugins listed
-    # in data/; the same settings still need a restart of the daemons that read them.
+    # in data/.
     "24.11": SlurmVersion(
-        "24.11",
-        debian="13",
-        restart_keys=_RESTART_KEYS - {"ControlMachine", "SwitchType"},
-        accepts_previous=3,
+        "24.11", debian="13", restart_keys=_RESTART_KEYS_24_11, accepts_previous=3
     ),
 }
 # The supported targets: Debian release -> the Slurm it ships.
