@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from snakepit.parsers.os_release import OsRelease, parse_os_release
+from snakepit.slurm import restart_fingerprint
 from snakepit.slurm_settings import RELEASES, VERSIONS
 from snakepit.targets import UnsupportedTargets, check_targets
 from tests.unit.production_data import group_data, production_cluster
@@ -98,3 +99,30 @@ def test_debian_12_workers_under_a_debian_13_head_are_outside_slurms_window():
         "mlc0: slurmd 22.05 (Debian 12) with slurmctld and slurmdbd 24.11 on mlchead "
         "(Debian 13): Slurm 24.11 accepts daemons of 23.02 to 24.11 only"
     )
+
+
+@pytest.mark.parametrize(
+    ("change", "restarts_22_05", "restarts_24_11"),
+    [
+        ("SelectType=select/linear", True, False),  # 24.11's reconfigure takes plugins
+        ("TaskPlugin=task/affinity", True, False),
+        ("SlurmctldPort=6999", True, True),  # scontrol(1): not the listening ports
+        ("AuthAltTypes=auth/none", True, True),  # nor the authentication
+        ("SchedulerType=sched/builtin", False, False),
+    ],
+)
+def test_which_change_restarts_the_daemons_follows_the_version(
+    change, restarts_22_05, restarts_24_11
+):
+    base = "ClusterName=a\nSelectType=select/cons_tres\nTaskPlugin=task/cgroup\n"
+    key = change.partition("=")[0]
+    changed = "\n".join(
+        change if line.startswith(key + "=") else line for line in base.splitlines()
+    )
+    changed += "" if key + "=" in base else "\n" + change
+    for version, restarts in (("22.05", restarts_22_05), ("24.11", restarts_24_11)):
+        keys = VERSIONS[version].restart_keys
+        differ = restart_fingerprint(base, restart_keys=keys) != restart_fingerprint(
+            changed, restart_keys=keys
+        )
+        assert differ is restarts, (version, change)
