@@ -398,7 +398,7 @@ class SlurmSettings(Schema):
     @property
     def conf(self) -> dict[str, str]:
         """Every global slurm.conf setting but the derived ones, in render order."""
-        return slurm_settings.merged(self.config)
+        return slurm_settings.merged(self.config, self.version)
 
     @property
     def restart_keys(self) -> frozenset[str]:

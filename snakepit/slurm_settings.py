@@ -11,7 +11,7 @@ defaults' order, then the cluster's own keys sorted).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -86,6 +86,10 @@ class SlurmVersion:
     # How many major releases back this version's daemons talk to, and its slurmdbd
     # converts the database of (Slurm's upgrade guide: two until 24.05, three from 24.11).
     accepts_previous: int
+    # Where this release's packaging wants what DEFAULTS says for the other one.
+    defaults: Mapping[str, Default] = field(default_factory=dict)
+    # slurmdbd.conf's PidFile: a place the user its unit runs it as can write.
+    slurmdbd_pid_file: str = "/run/slurmdbd.pid"
 
     @property
     def known_keys(self) -> frozenset[str]:
@@ -157,8 +161,20 @@ VERSIONS: dict[str, SlurmVersion] = {
     ),
     # 24.11 dropped ControlMachine (SlurmctldHost only) and the 22.05-era plugins listed
     # in data/.
+    # Debian 13's units run slurmctld and slurmdbd as `slurm` (22.05's: as root) and give
+    # each a runtime directory of its own, where they can write their pid files.
     "24.11": SlurmVersion(
-        "24.11", debian="13", restart_keys=_RESTART_KEYS_24_11, accepts_previous=3
+        "24.11",
+        debian="13",
+        restart_keys=_RESTART_KEYS_24_11,
+        accepts_previous=3,
+        defaults={
+            "SlurmctldPidFile": Default(
+                "/run/slurmctld/slurmctld.pid",
+                "Debian 13's unit runs it as slurm in /run/slurmctld",
+            ),
+        },
+        slurmdbd_pid_file="/run/slurmdbd/slurmdbd.pid",
     ),
 }
 # The supported targets: Debian release -> the Slurm it ships.
@@ -217,9 +233,15 @@ def _one_line(value: object) -> str | None:
     return None
 
 
-def merged(overrides: Mapping[str, str | int | None]) -> dict[str, str]:
-    """The defaults with the cluster's overrides: None removes a key; order is stable."""
-    settings = {key: str(default.value) for key, default in DEFAULTS.items()}
+def defaults(version: str) -> dict[str, Default]:
+    """DEFAULTS as the Slurm version's packaging wants them."""
+    return {**DEFAULTS, **VERSIONS[version].defaults}
+
+
+def merged(overrides: Mapping[str, str | int | None], version: str = "22.05") -> dict[str, str]:
+    """The version's defaults with the cluster's overrides: None removes a key; order is
+    stable."""
+    settings = {key: str(default.value) for key, default in defaults(version).items()}
     for key in sorted(overrides, key=lambda k: (k not in DEFAULTS, k)):
         value = overrides[key]
         if value is None:
@@ -244,7 +266,12 @@ def jwt_key_path(conf: Mapping[str, str]) -> str | None:
 
 def render_defaults_table() -> str:
     rows = ["| setting | default | why |", "| --- | --- | --- |"]
-    rows += [f"| `{k}` | `{d.value}` | {d.why} |" for k, d in DEFAULTS.items()]
+    for key, default in DEFAULTS.items():
+        rows.append(f"| `{key}` | `{default.value}` | {default.why} |")
+        for version in VERSIONS.values():
+            if key in version.defaults:
+                other = version.defaults[key]
+                rows.append(f"| | Slurm {version.version}: `{other.value}` | {other.why} |")
     rows += [
         f"| `{k}` | from {where} | not settable in `slurm.config` |" for k, where in DERIVED.items()
     ]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from snakepit.parsers.os_release import OsRelease, parse_os_release
-from snakepit.slurm import restart_fingerprint
+from snakepit.slurm import render_slurmdbd_conf, restart_fingerprint
 from snakepit.slurm_settings import RELEASES, VERSIONS
 from snakepit.targets import UnsupportedTargets, check_targets
 from tests.unit.production_data import group_data, production_cluster
@@ -126,3 +126,14 @@ def test_which_change_restarts_the_daemons_follows_the_version(
             changed, restart_keys=keys
         )
         assert differ is restarts, (version, change)
+
+
+def test_pid_files_where_each_releases_units_let_the_daemons_write():
+    for version, ctld, dbd in (
+        ("22.05", "/run/slurmctld.pid", "/run/slurmdbd.pid"),  # Debian 12: run as root
+        ("24.11", "/run/slurmctld/slurmctld.pid", "/run/slurmdbd/slurmdbd.pid"),  # as slurm
+    ):
+        cluster = production_cluster(slurm={**group_data("all")["slurm"], "version": version})
+        assert cluster.slurm.conf["SlurmctldPidFile"] == ctld
+        assert cluster.slurm.conf["SlurmdPidFile"] == "/run/slurmd.pid"  # root on both
+        assert f"\nPidFile={dbd}\n" in render_slurmdbd_conf(cluster, "password-12chars")
