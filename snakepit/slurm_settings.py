@@ -90,6 +90,8 @@ class SlurmVersion:
     defaults: Mapping[str, Default] = field(default_factory=dict)
     # slurmdbd.conf's PidFile: a place the user its unit runs it as can write.
     slurmdbd_pid_file: str = "/run/slurmdbd.pid"
+    # The newest REST API version its slurmrestd serves (/slurm/<it>/ping).
+    rest_api: str = "v0.0.38"
 
     @property
     def known_keys(self) -> frozenset[str]:
@@ -175,6 +177,7 @@ VERSIONS: dict[str, SlurmVersion] = {
             ),
         },
         slurmdbd_pid_file="/run/slurmdbd/slurmdbd.pid",
+        rest_api="v0.0.42",  # 24.11 serves v0.0.40 to v0.0.42; 22.05's v0.0.38 is gone
     ),
 }
 # The supported targets: Debian release -> the Slurm it ships.
