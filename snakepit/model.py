@@ -364,7 +364,9 @@ class SlurmSettings(Schema):
 
     cluster_name: Name = Field(description="ClusterName (renaming loses state and accounting)")
     version: Literal["22.05", "24.11"] = Field(
-        "22.05", description="Slurm major version the hosts' release ships (Debian 12: 22.05)"
+        "22.05",
+        description="Slurm major version the hosts' release ships (Debian 12: 22.05, "
+        "Debian 13: 24.11); a run stops when the head's release ships another",
     )
     packages: SlurmPackages = Field(default_factory=SlurmPackages, description="see below")
     memory_reserve_mib: int = Field(
