@@ -37,8 +37,10 @@ def converge(roles: tuple[str, ...] = ROLES) -> None:
     worker = context.is_worker() and "worker" in roles
     if not (head or worker):
         return
-    # Plan the node lines now (reads every worker's facts once), so that a hardware
-    # mismatch stops the run before the first operation anywhere.
+    # Refuse unsupported releases and Slurm mixes, then plan the node lines (reads every
+    # worker's facts once), so that either stops the run before the first operation
+    # anywhere.
+    context.check_releases()
     context.node_lines()
     if head:
         proxy_server(cluster)

@@ -16,6 +16,7 @@ from pyinfra.context import ctx_inventory, ctx_state
 
 from facts.hardware import Hardware
 from facts.nvidia import NvidiaDeviceFiles, NvidiaSmi
+from facts.os_release import OsRelease
 from facts.slurm import AppliedNodeTable
 from glue import loading
 from glue.loading import cluster_from_inventory
@@ -32,6 +33,7 @@ from snakepit.slurm import (
     memory_per_cpu_problems,
     plan_nodes,
 )
+from snakepit.targets import check_targets
 
 T = TypeVar("T", bound=Schema)
 _RUN_CACHE: dict[tuple[int, str], tuple[bool, object]] = {}
@@ -102,6 +104,23 @@ def why_not_in_run(host_) -> str:
     if not state.is_host_in_limit(host_):
         return "outside --limit"
     return "not connected"
+
+
+def check_releases() -> None:
+    """Every cluster host runs a supported release, in a mix Slurm allows.
+
+    Reads the /etc/os-release of every head and worker in this run (`in_run`; nobody else
+    is contacted) once per run, whichever host asks first, so an unsupported host stops the
+    whole run (one line per host) before the first operation anywhere.
+    """
+
+    def build(inventory) -> None:
+        hosts = [
+            h for h in inventory if {"slurm_head", "slurm_worker"} & set(h.groups) and in_run(h)
+        ]
+        check_targets(cluster(), {h.name: h.get_fact(OsRelease) for h in hosts})
+
+    _memo("releases", build)
 
 
 def node_lines() -> list[NodeLine]:

@@ -15,6 +15,7 @@ import jinja2
 from snakepit.model import Cluster, NodeSpec
 from snakepit.parsers.hardware import Hardware
 from snakepit.parsers.nvidia_smi import NvidiaSmiReport
+from snakepit.slurm_settings import VERSIONS
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 
@@ -427,7 +428,8 @@ def render_cgroup_conf() -> str:
 
 
 def render_slurmdbd_conf(cluster: Cluster, password: str) -> str:
-    return render("slurmdbd.conf.j2", slurm=cluster.slurm, password=password)
+    pid_file = VERSIONS[cluster.slurm.version].slurmdbd_pid_file
+    return render("slurmdbd.conf.j2", slurm=cluster.slurm, password=password, pid_file=pid_file)
 
 
 # -- what a change means ---------------------------------------------------------------------

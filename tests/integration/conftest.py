@@ -25,11 +25,15 @@ def pytest_collection_modifyitems(items):
         if "tests/integration/" in str(item.fspath).replace(os.sep, "/"):
             item.add_marker(pytest.mark.docker)
 
-    def rank(item) -> int:
+    def rank(item) -> tuple[int, str, int]:
         module = item.module.__name__.rsplit(".", 1)[-1]
-        return MODULE_ORDER.index(module) if module in MODULE_ORDER else len(MODULE_ORDER)
+        order = MODULE_ORDER.index(module) if module in MODULE_ORDER else len(MODULE_ORDER)
+        # Within a module, the order the tests are written in, also for tests imported from
+        # another module (test_release.py runs test_cluster.py's in their order there).
+        code = getattr(getattr(item, "function", None), "__code__", None)
+        return order, item.module.__name__, code.co_firstlineno if code else 0
 
-    items.sort(key=rank)  # stable: tests keep their order within a module
+    items.sort(key=rank)  # stable: parametrized tests keep their order
 
 
 @pytest.fixture(scope="session")
