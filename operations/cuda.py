@@ -168,13 +168,14 @@ def vendor_source(source: VendorSource, architecture: str):
 
 
 @operation()
-def manifest_installed(manifest: CudaManifest | str | Path, remove_unlisted: bool = False):
+def manifest_installed(manifest: CudaManifest | str | Path, remove_unlisted: bool = True):
     """
     Install exactly the packages of a CUDA manifest and hold them.
 
     + manifest: a ``CudaManifest``, or the path of its YAML file (relative to the repository)
     + remove_unlisted: also remove installed packages from the vendor's origin that the
-      manifest does not list (else they stay, without a hold)
+      manifest does not list, so the host holds exactly the manifest (``False``: they
+      stay, without a hold, the plan says so and drift reports them as extra)
 
     Configures the vendor source as ``vendor_source`` does, then compares the host's dpkg
     database with the manifest (``snakepit.cuda.drift``) and applies the plan: holds lifted

@@ -515,7 +515,10 @@ class HostData(Schema):
         None, description="(workers) manifests/<name>.yaml installed before slurmd; None: unmanaged"
     )
     cuda_remove_unlisted: bool = Field(
-        False, description="(workers) remove vendor packages the manifest does not list"
+        True,
+        description="(workers) remove vendor packages the manifest does not list, so that a "
+        "switch leaves exactly the new manifest; False: they stay, unheld, and drift reports "
+        "them as extra",
     )
 
 
@@ -548,7 +551,7 @@ class NodeSpec:
     threads_per_core: int | None = None
     gpu_device_glob: str = "/dev/nvidia[0-9]*"
     cuda_manifest: str | None = None
-    cuda_remove_unlisted: bool = False
+    cuda_remove_unlisted: bool = True
 
 
 @dataclass(frozen=True)

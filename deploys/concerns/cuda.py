@@ -11,12 +11,13 @@ from snakepit.cuda.manifest import CudaManifest
 
 
 @deploy("CUDA manifest")
-def cuda_manifest(manifest: CudaManifest | str | Path, remove_unlisted: bool = False) -> None:
+def cuda_manifest(manifest: CudaManifest | str | Path, remove_unlisted: bool = True) -> None:
     """Install a manifest's exact packages, held; change nothing when the host matches.
 
     + manifest: a ``CudaManifest`` or the path of its YAML file (relative to the repository)
-    + remove_unlisted: also remove vendor packages the manifest does not list (switching
-      from one manifest to another)
+    + remove_unlisted: also remove vendor packages the manifest does not list (what a
+      switch from one manifest to another leaves behind); the data's
+      ``cuda_remove_unlisted``, on by default
     """
     loaded = cuda.resolve_manifest(manifest)
     cuda.manifest_installed(

@@ -89,20 +89,15 @@ def manifests(repo, sandbox, tmp_path_factory):
     return made
 
 
-def converge(sandbox, host: str, manifest: Path | str, *, remove_unlisted=False, check=True):
-    """Run deploys/tools/cuda.py on one host; return the result and its wall time."""
+def converge(sandbox, host: str, manifest: Path | str, *, remove_unlisted=None, check=True):
+    """Run deploys/tools/cuda.py on one host; return the result and its wall time.
+    ``remove_unlisted`` None: the data's default."""
     started = time.monotonic()
+    data = ["--data", f"cuda_manifest={manifest}"]
+    if remove_unlisted is not None:
+        data += ["--data", f"cuda_remove_unlisted={'true' if remove_unlisted else 'false'}"]
     result = run_pyinfra(
-        sandbox.inventory_path,
-        "deploys/tools/cuda.py",
-        "-y",
-        "--limit",
-        host,
-        "--data",
-        f"cuda_manifest={manifest}",
-        "--data",
-        f"cuda_remove_unlisted={'true' if remove_unlisted else 'false'}",
-        check=check,
+        sandbox.inventory_path, "deploys/tools/cuda.py", "-y", "--limit", host, *data, check=check
     )
     return result, time.monotonic() - started
 
@@ -186,17 +181,35 @@ def test_second_run_changes_nothing_and_runs_no_apt(manifests, sandbox, record_p
 # -- c: upgrade 11-4 -> 11-5 and back, exactly, held, dpkg clean ----------------------------
 
 
+def drift_status(sandbox, host: str, manifest: CudaManifest) -> subprocess.CompletedProcess:
+    return cli(
+        "drift", str(sandbox.inventory_path), "--manifest", str(manifest.path), "--limit", host
+    )
+
+
 def test_upgrade_then_downgrade_between_manifests(manifests, sandbox):
     cuda_11_4, cuda_11_5 = manifests["cuda-11-4"], manifests["cuda-11-5"]
     converge(sandbox, "worker2", cuda_11_4.path)
     assert_exactly(sandbox, "worker2", cuda_11_4)
 
-    converge(sandbox, "worker2", cuda_11_5.path, remove_unlisted=True)
+    # A switch with the data's defaults is complete: the old manifest's packages are gone,
+    # and drift agrees with the converge.
+    converge(sandbox, "worker2", cuda_11_5.path)
     assert_exactly(sandbox, "worker2", cuda_11_5)
+    assert drift_status(sandbox, "worker2", cuda_11_5).returncode == 0
 
-    result, _ = converge(sandbox, "worker2", cuda_11_4.path, remove_unlisted=True)
+    # Keeping them is a choice of the data; the converge then says what drift will say.
+    result, _ = converge(sandbox, "worker2", cuda_11_4.path, remove_unlisted=False)
+    assert changed_operations(result)
+    assert "not in the manifest left installed" in result.stderr + result.stdout
+    table = drift_status(sandbox, "worker2", cuda_11_4)
+    # (apt itself removes the 495 driver packages that conflict with 470's; the rest stay)
+    assert table.returncode == 1 and "extra" in table.stdout, table.stdout
+
+    result, _ = converge(sandbox, "worker2", cuda_11_4.path)
     assert changed_operations(result)
     assert_exactly(sandbox, "worker2", cuda_11_4)
+    assert drift_status(sandbox, "worker2", cuda_11_4).returncode == 0
 
 
 # -- d: drift by hand is reported, then corrected --------------------------------------------
