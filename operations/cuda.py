@@ -78,7 +78,18 @@ def _source_commands(source: VendorSource, architecture: str) -> list:
     """Commands that make the host trust and prefer the vendor's repository (none when it
     already does). Facts are read now; nothing runs until the commands are yielded."""
     commands = []
-    if host.get_fact(KeyringFingerprints, path=source.keyring) != (source.key_fingerprint,):
+    found = host.get_fact(KeyringFingerprints, path=source.keyring)
+    if source.key_url is None:
+        # The distribution's own key: its keyring package owns the file; never write it.
+        if source.key_fingerprint not in (found or ()):
+            return [
+                _fail(
+                    f"{host.name}: {source.keyring} does not hold {source.key_fingerprint}, "
+                    f"the key of {source.url} (the distribution's keyring package puts it "
+                    "there). Nothing was changed."
+                )
+            ]
+    elif found != (source.key_fingerprint,):
         keyring = vendor_keyring(source.key_url, source.key_fingerprint)
         commands += files.put._inner(
             src=io.BytesIO(keyring), dest=source.keyring, user="root", group="root", mode="644"
