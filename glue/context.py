@@ -13,13 +13,14 @@ from gevent.lock import RLock
 from pyinfra import host, logger
 from pyinfra.api import DeployError
 from pyinfra.context import ctx_inventory
+from pyinfra.facts.server import LinuxDistribution
 
 from facts.hardware import Hardware
 from facts.nvidia import NvidiaDeviceFiles, NvidiaSmi
 from glue import loading
 from glue.loading import cluster_from_inventory
 from operations.cuda import resolve_manifest
-from snakepit.cuda.manifest import CudaManifest
+from snakepit.cuda.manifest import CudaManifest, for_release
 from snakepit.model import Cluster
 from snakepit.schema import DataError, Schema, validate
 from snakepit.secrets import Secrets, load_secrets, secrets_path
@@ -118,9 +119,18 @@ def tool_options(model: type[T]) -> T:
 
 
 def cuda_manifest() -> CudaManifest | None:
-    """This worker's exact CUDA manifest (loaded and validated once per run), or None."""
-    path = cluster().node(host.name).cuda_manifest
-    return None if path is None else manifest(path)
+    """This worker's exact CUDA manifest (loaded and validated once per run), or None.
+
+    Of a list (one per release), the one for the worker's distro and release; when none
+    is, the first, which the installing operation then refuses naming both releases."""
+    paths = cluster().node(host.name).cuda_manifests
+    if not paths:
+        return None
+    manifests = tuple(manifest(path) for path in paths)
+    if len(manifests) == 1:
+        return manifests[0]
+    meta = host.get_fact(LinuxDistribution)["release_meta"]
+    return for_release(manifests, meta.get("ID"), meta.get("VERSION_ID")) or manifests[0]
 
 
 def manifest(path: str) -> CudaManifest:

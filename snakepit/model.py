@@ -232,6 +232,14 @@ def Strings(item: Any = NonEmpty) -> Any:
     return Annotated[tuple[item, ...], BeforeValidator(_lax_sequence)]
 
 
+def _one_or_more(value: Any) -> Any:
+    # One manifest path, or a list of them (one per release): the model keeps a tuple.
+    return (value,) if isinstance(value, str) else _lax_sequence(value)
+
+
+PathOrPaths = Annotated[tuple[NonEmpty, ...], BeforeValidator(_one_or_more)]
+
+
 # -- the schema of group data --------------------------------------------------------------
 
 
@@ -511,8 +519,11 @@ class HostData(Schema):
     storage: StorageSettings = Field(default_factory=StorageSettings, description="storage")
     proxy: ProxySettings = Field(default_factory=ProxySettings, description="the proxy")
     node: NodeData = Field(default_factory=NodeData, description="(workers) declared hardware")
-    cuda_manifest: str | None = Field(
-        None, description="(workers) manifests/<name>.yaml installed before slurmd; None: unmanaged"
+    cuda_manifest: PathOrPaths | None = Field(
+        None,
+        description="(workers) manifests/<name>.yaml installed before slurmd, or a list of "
+        "them, one per release: the one whose target is the worker's distro and release "
+        "applies; None: unmanaged",
     )
     cuda_remove_unlisted: bool = Field(
         True,
@@ -550,7 +561,7 @@ class NodeSpec:
     cores_per_socket: int | None = None
     threads_per_core: int | None = None
     gpu_device_glob: str = "/dev/nvidia[0-9]*"
-    cuda_manifest: str | None = None
+    cuda_manifests: tuple[str, ...] = ()  # the worker's release chooses one; (): unmanaged
     cuda_remove_unlisted: bool = True
 
 
@@ -865,7 +876,7 @@ def _node(host: str, data: HostData, partitions: tuple[Partition, ...]) -> NodeS
         cores_per_socket=declared.cores_per_socket,
         threads_per_core=declared.threads_per_core,
         gpu_device_glob=declared.gpu_device_glob,
-        cuda_manifest=data.cuda_manifest,
+        cuda_manifests=data.cuda_manifest or (),
         cuda_remove_unlisted=data.cuda_remove_unlisted,
     )
 

@@ -272,8 +272,9 @@ class VendorSource(_Record):
         "None with `release`"
     )
     also: Annotated[tuple[SuiteLine, ...], BeforeValidator(_tuple)] = Field(
-        (), description="more suites of the same vendor (same components and key), e.g. "
-        "Debian's security suite"
+        (),
+        description="more suites of the same vendor (same components and key), e.g. "
+        "Debian's security suite",
     )
 
     @model_validator(mode="after")
@@ -458,6 +459,28 @@ def load_source_file(path: Path | str) -> tuple[VendorSource, Target]:
     except DataError as error:
         raise ManifestError.of(path, error) from None
     return loaded.source, loaded.target
+
+
+def for_release(
+    manifests: tuple[CudaManifest, ...], distro: str | None, release: str | None
+) -> CudaManifest | None:
+    """The manifest, of a worker's list (one per release), whose target is that distro and
+    release; None when none is. The installing operation checks the architecture too."""
+    for manifest in manifests:
+        if (manifest.target.distro, manifest.target.release) == (distro, release):
+            return manifest
+    return None
+
+
+def one_per_release(manifests: tuple[CudaManifest, ...]) -> str | None:
+    """Why a worker's list of manifests is ambiguous (two for one target), if it is."""
+    seen: dict[str, str] = {}
+    for manifest in manifests:
+        target = manifest.target.describe()
+        if target in seen:
+            return f"{seen[target]} and {manifest.name} are both for {target}: list one per release"
+        seen[target] = manifest.name
+    return None
 
 
 def render_manifest_docs(heading: str = "###") -> str:
