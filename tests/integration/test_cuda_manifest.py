@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from snakepit.cuda.drift import compute_drift, policy_names
-from snakepit.cuda.manifest import CudaManifest, dump_source_file, load_manifest
+from snakepit.cuda.manifest import CudaManifest, dump_source_file, for_release, load_manifest
 from snakepit.cuda.plan import unavailable
 from snakepit.parsers.apt import parse_apt_policy, parse_showhold
 from snakepit.parsers.dpkg import DPKG_QUERY_FORMAT, parse_dpkg_list, parse_dpkg_query
@@ -286,8 +286,10 @@ def test_manifest_for_another_distro_is_refused_before_anything_changes(sandbox)
 
 
 def production_manifest() -> CudaManifest:
+    """Of production's manifests (one per release), the one for the sandbox's Debian 12."""
     data = runpy.run_path(str(REPO_ROOT / "group_data" / "slurm_worker.py"))
-    return load_manifest(REPO_ROOT / data["cuda_manifest"])
+    manifests = tuple(load_manifest(REPO_ROOT / path) for path in data["cuda_manifest"])
+    return for_release(manifests, "debian", "12")
 
 
 def test_production_driver_manifest_installs_exactly_from_debian(sandbox):

@@ -106,7 +106,7 @@ def test_production_head_workers_and_network(production):
     assert production.proxy_url == "http://mlchead:8123"
     assert production.proxy.no_proxy == ("localhost", "127.0.0.1")
     assert [n.cuda_manifests for n in production.nodes] == [
-        ("manifests/nvidia-535-debian12.yaml",)
+        ("manifests/nvidia-535-debian12.yaml", "manifests/nvidia-550-debian13.yaml")
     ] * 7
     assert all(n.cuda_remove_unlisted for n in production.nodes)
     assert production.uid_range == (1000, 59999)
