@@ -10,7 +10,7 @@ from __future__ import annotations
 from pyinfra import host
 
 from deploys.concerns.base import base
-from deploys.concerns.cuda import cuda_manifest
+from deploys.concerns.cuda import cuda_manifest, gpu_health
 from deploys.concerns.munge import munge
 from deploys.concerns.nfs import nfs_client, nfs_server
 from deploys.concerns.proxy import proxy_client, proxy_server
@@ -55,3 +55,4 @@ def converge(roles: tuple[str, ...] = ROLES) -> None:
             spec = cluster.node(host.name)
             cuda_manifest(manifest, remove_unlisted=spec.cuda_remove_unlisted)
         slurmd(cluster)
+        gpu_health()  # drain a worker whose GPU stack is broken; resume it once healthy

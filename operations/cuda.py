@@ -22,8 +22,10 @@ from facts.apt import AptPolicy
 from facts.cuda import KeyringFingerprints
 from facts.dpkg import DpkgBom
 from facts.nvidia import NvidiaSmi
+from facts.slurm import SlurmNodes
 from snakepit.cuda.aptsource import apt_files, update_command
 from snakepit.cuda.drift import HostDrift, compute_drift, policy_names
+from snakepit.cuda.health import health_action
 from snakepit.cuda.manifest import CudaManifest, ManifestError, VendorSource, load_manifest
 from snakepit.cuda.openpgp import OpenPGPError, dearmor, primary_fingerprints
 from snakepit.cuda.plan import Plan, plan_changes, unavailable
@@ -295,3 +297,35 @@ def manifest_verified(manifest: CudaManifest | str | Path, nvidia_smi: bool = Tr
             f"driver {report.driver_version}, CUDA {report.cuda_version}"
         )
     host.log(f"{manifest.name}: {drift.summary()}{smi}", log_func=logger.info)
+
+
+@operation()
+def gpu_health(node: str):
+    """
+    Drain this worker when ``nvidia-smi`` says its GPU stack is broken
+    (``driver-mismatch``, ``gpu-lost``, ``error``), with that state as the reason; resume it
+    when a later run finds it healthy, only if the drain was this operation's own
+    (``snakepit: gpu ...``). Runs when the deploy executes, after slurmd is up, so it sees
+    the installed stack.
+
+    + node: the worker's Slurm node name
+
+    **Example:**
+
+    .. code:: python
+
+        cuda.gpu_health(name="Drain or resume worker1 by its GPU health", node="worker1")
+    """
+    if not host.state.is_executing:
+        host.noop(f"{node}: GPU health is checked when the deploy runs")
+        return
+    report = host.get_fact(NvidiaSmi)
+    table = host.get_fact(SlurmNodes, nodes=node)
+    action = health_action(report.state, table.get(node))
+    if action is None:
+        found = table.get(node)
+        where = table.error or (found.state_text if found else "no such node")
+        host.noop(f"{node}: nvidia-smi {report.state}; Slurm: {where}; nothing to change")
+        return
+    host.log(f"GPU health: {action.describe()}", log_func=logger.warning)
+    yield action.command()

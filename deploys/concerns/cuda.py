@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pyinfra import host
 from pyinfra.api import deploy
 
 from operations import cuda
@@ -25,3 +26,10 @@ def cuda_manifest(manifest: CudaManifest | str | Path, remove_unlisted: bool = T
         manifest=loaded,
         remove_unlisted=remove_unlisted,
     )
+
+
+@deploy("GPU health")
+def gpu_health() -> None:
+    """Drain this worker while nvidia-smi says its GPU stack is broken, with the state as
+    the reason; resume it when healthy again (only drains this set, ``snakepit: gpu ...``)."""
+    cuda.gpu_health(name=f"Drain or resume {host.name} by its GPU health", node=host.name)
