@@ -1,4 +1,5 @@
-"""`up` makes exactly the hosts asked for, `up` again resumes them, `down` leaves nothing."""
+"""`up` makes exactly the hosts asked for, `up` again resumes them, a fleet spec shapes them,
+the user's edits survive `up`, fake GPUs survive a restart, `down` leaves nothing."""
 
 from __future__ import annotations
 
@@ -6,6 +7,19 @@ import os
 import stat
 
 from tools.sandbox.cluster import LABEL, Sandbox
+from tools.sandbox.fleet import from_dict
+
+FLEET = {
+    "partitions": {
+        "txp": {"gpus": 2, "workers": {"worker1": {}, "worker2": {"gpus": 1}}},
+        "g2080": {"gpus": 2, "workers": {"worker3": {"driver": False}}},
+    }
+}
+
+
+def device_files(sandbox: Sandbox, host: str) -> list[str]:
+    _rc, out = sandbox.exec(host, "for f in /dev/nvidia*; do [ -c $f ] && echo $f; done; true")
+    return out.split()
 
 
 def test_up_resume_resize_down():
@@ -28,6 +42,31 @@ def test_up_resume_resize_down():
         shrunk = sandbox.up(workers=1)
         assert [h.name for h in shrunk] == ["head", "worker1"]
         assert [h.name for h in sandbox.hosts()] == ["head", "worker1"]
+
+        # A fleet spec: two partitions, a worker with one GPU, one with no driver yet.
+        fleet = sandbox.up(fleet=from_dict(FLEET))
+        assert fleet[:2] == shrunk  # worker1 is the same container: it was left alone
+        assert device_files(sandbox, "worker1") == ["/dev/nvidia0", "/dev/nvidia1"]
+        assert device_files(sandbox, "worker2") == ["/dev/nvidia0"]
+        assert device_files(sandbox, "worker3") == []  # no driver: no device files...
+        # ...but it may use the ones a driver would make (its device rules), no other.
+        rc, out = sandbox.exec("worker3", "mknod /tmp/gpu1 c 195 1 && : < /tmp/gpu1")
+        assert "No such device or address" in out, out  # allowed; no driver behind it
+        rc, out = sandbox.exec("worker3", "mknod /tmp/gpu2 c 195 2 && : < /tmp/gpu2")
+        assert rc != 0 and "Operation not permitted" in out, out
+        inventory = sandbox.inventory_path.read_text()
+        assert "g2080 = [" in inventory and "'node': {'gpus': 1}" in inventory
+
+        # The user's edit survives `up`; what `up` would write goes beside it.
+        edited = sandbox.group_data_dir / "txp.py"
+        edited.write_text(edited.read_text() + "node = {'gpus': 2, 'cpus': 2}  # mine\n")
+        mine = edited.read_text()
+        # A restart makes a new /dev: the image's init makes the fake GPUs again.
+        sandbox.client.containers.get(sandbox.container_name("worker1")).restart()
+        assert [h.name for h in sandbox.up()] == ["head", "worker1", "worker2", "worker3"]
+        assert edited.read_text() == mine
+        assert "# mine" not in (edited.parent / "txp.py.generated").read_text()
+        assert device_files(sandbox, "worker1") == ["/dev/nvidia0", "/dev/nvidia1"]
     finally:
         sandbox.down()
     client = sandbox.client

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import runpy
 
+import pytest
+
 from tools.sandbox import image
 from tools.sandbox.cluster import (
-    FAKE_GPUS_PER_WORKER,
     RUN_OPTIONS,
     Sandbox,
+    SandboxHost,
     fake_gpu_options,
     render_group_data,
+    render_inventory,
 )
+from tools.sandbox.fleet import Fleet, FleetError, Worker, from_dict
 
 
 def test_containers_get_their_own_cgroup_namespace_and_no_host_cgroup_bind():
@@ -22,12 +26,17 @@ def test_containers_get_their_own_cgroup_namespace_and_no_host_cgroup_bind():
 
 
 def test_each_fake_gpu_has_its_own_device_rule_and_no_wildcard():
-    worker = fake_gpu_options("worker")
-    minors = [str(m) for m in range(FAKE_GPUS_PER_WORKER)]
-    assert worker["device_cgroup_rules"] == [f"c 195:{m} rwm" for m in minors]
-    assert worker["environment"]["SANDBOX_FAKE_GPUS"] == " ".join(minors)
+    worker = fake_gpu_options(Worker("worker1", "txp", 3))
+    assert worker["device_cgroup_rules"] == [f"c 195:{m} rwm" for m in (0, 1, 2)]
+    assert worker["environment"]["SANDBOX_FAKE_GPUS"] == "0 1 2"
     assert worker["environment"]["container"] == "docker"
-    assert fake_gpu_options("head") == {}  # no GPU device allowed, none made
+    assert fake_gpu_options(None) == {}  # the head: no GPU device allowed, none made
+
+
+def test_a_worker_without_a_driver_may_use_its_gpus_but_has_no_device_files():
+    worker = fake_gpu_options(Worker("worker3", "txp", 2, driver=False))
+    assert worker["device_cgroup_rules"] == ["c 195:0 rwm", "c 195:1 rwm"]
+    assert worker["environment"]["SANDBOX_FAKE_GPUS"] == ""
 
 
 def test_the_image_init_mounts_writable_cgroups_then_runs_systemd():
@@ -49,3 +58,92 @@ def test_sandbox_runs_the_production_slurm_settings(tmp_path):
     assert "slurm" not in overrides  # ProctrackType, TaskPlugin: as in production
     assert overrides["cluster_subnet"] == "172.30.0.0/16"
     assert overrides["storage"]["mode"] == "shared-volume"
+
+
+SPEC = {
+    "partitions": {
+        "txp": {
+            "gpu_type": "geforce_rtx_2080_ti",
+            "gpus": 2,
+            "workers": {"worker1": {}, "worker2": {"gpus": 1}, "worker3": {"driver": False}},
+        },
+        "a100": {"gpu_type": "nvidia_a100-sxm4-80gb", "gpus": 4, "workers": {"worker4": None}},
+    }
+}
+
+
+def test_a_fleet_spec_gives_partitions_models_and_per_worker_gpus(tmp_path):
+    fleet = from_dict(SPEC)
+    assert [(w.name, w.partition, w.gpus, w.driver) for w in fleet.workers] == [
+        ("worker1", "txp", 2, True),
+        ("worker2", "txp", 1, True),
+        ("worker3", "txp", 2, False),
+        ("worker4", "a100", 4, True),
+    ]
+    assert from_dict(fleet.to_dict()) == fleet  # what `up` saves is a spec again
+
+    sandbox = Sandbox("unit", state_root=tmp_path)
+    files = render_group_data(sandbox, "172.30.0.0/16", fleet)
+    path = tmp_path / "all.py"
+    path.write_text(files["all.py"])
+    partitions = runpy.run_path(str(path))["slurm_partitions"]
+    assert [(p["name"], p["gpu_type"], p["default"]) for p in partitions] == [
+        ("txp", "geforce_rtx_2080_ti", True),
+        ("a100", "nvidia_a100-sxm4-80gb", False),
+    ]
+    assert partitions[0]["max_time"]  # production's txp lends its settings
+    assert files["txp.py"].endswith('node = {"gpus": 2}\n')
+    assert files["a100.py"].endswith('node = {"gpus": 4}\n')
+
+    hosts = [SandboxHost("head", "head", "c", "10.0.0.2")] + [
+        SandboxHost(w.name, "worker", "c", f"10.0.0.{i}") for i, w in enumerate(fleet.workers, 3)
+    ]
+    (tmp_path / "unit").mkdir()
+    inventory = tmp_path / "unit" / "inventory.py"
+    inventory.write_text(render_inventory(sandbox, hosts, fleet))
+    groups = runpy.run_path(str(inventory))
+    assert [name for name, _ in groups["slurm_worker"]] == [w.name for w in fleet.workers]
+    assert [name for name, _ in groups["a100"]] == ["worker4"]
+    data = dict(groups["txp"])
+    assert data["worker2"]["node"] == {"gpus": 1}  # differs from its partition's 2
+    assert "node" not in data["worker1"] and "node" not in data["worker3"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"partitions": {}}, "partitions: a mapping of at least one partition"),
+        ({"partitions": {"txp": {"gpu": 2}}}, "partitions.txp: unknown key 'gpu'"),
+        ({"partitions": {"txp": {"gpus": -1}}}, "partitions.txp.gpus: a GPU count"),
+        (
+            {"partitions": {"txp": {"workers": {"w1": {"driver": "no"}}}}},
+            "partitions.txp.workers.w1.driver: true or false",
+        ),
+        (
+            {"partitions": {"a": {"workers": {"w1": {}}}, "b": {"workers": {"w1": {}}}}},
+            "worker w1 is in more than one place",
+        ),
+        ({"partitions": {"txp": {"gpu_type": "Bad Type"}}}, "gpu_type: 'Bad Type' is not"),
+    ],
+)
+def test_a_bad_fleet_spec_names_the_field(spec, message):
+    with pytest.raises(FleetError, match=message.replace("(", r"\(")):
+        from_dict(spec, "fleet.yaml")
+
+
+def test_up_keeps_a_file_the_user_edited_and_writes_ours_beside_it(tmp_path, capsys):
+    sandbox = Sandbox("unit", state_root=tmp_path)
+    sandbox.state_dir.mkdir()
+    target = sandbox.state_dir / "group_data" / "txp.py"
+    target.parent.mkdir()
+    sandbox._write_generated({"group_data/txp.py": "node = {'gpus': 2}\n"})
+    assert target.read_text() == "node = {'gpus': 2}\n"
+    sandbox._write_generated({"group_data/txp.py": "node = {'gpus': 3}\n"})
+    assert target.read_text() == "node = {'gpus': 3}\n"  # still ours: rewritten
+
+    target.write_text("node = {'gpus': 8}  # mine\n")
+    sandbox._write_generated({"group_data/txp.py": "node = {'gpus': 1}\n"})
+    assert target.read_text() == "node = {'gpus': 8}  # mine\n"
+    assert (target.parent / "txp.py.generated").read_text() == "node = {'gpus': 1}\n"
+    assert f"kept your edited {target}" in capsys.readouterr().err
+    assert Fleet.uniform(2).workers[1] == Worker("worker2", "txp", 2)

@@ -11,6 +11,7 @@ import time
 from tools.sandbox import slurm_checks as checks
 from tools.sandbox.cluster import DEFAULT_NAME, REPO_ROOT, Sandbox, SandboxError
 from tools.sandbox.engine import EngineError
+from tools.sandbox.fleet import FleetError, load
 
 FACTS = (
     "server.LinuxDistribution",
@@ -113,7 +114,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default=DEFAULT_NAME, help="sandbox name (default: %(default)s)")
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="create or resume the sandbox cluster")
-    up.add_argument("--workers", type=int, default=2, help="number of workers (default: 2)")
+    shape = up.add_mutually_exclusive_group()
+    shape.add_argument(
+        "--workers",
+        type=int,
+        help="N workers of one partition, 2 fake GPUs each (default: the fleet of the last "
+        "`up`, else 2)",
+    )
+    shape.add_argument(
+        "--spec",
+        help="a fleet spec (YAML): partitions, GPU model and count per worker, workers "
+        "without a driver yet (see tools/sandbox/fleet.py)",
+    )
     sub.add_parser("list", help="list the sandbox's hosts")
     sub.add_parser("down", help="remove the sandbox's containers, network and keys")
     sub.add_parser("inventory", help="print the path of the generated pyinfra inventory")
@@ -130,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
             return demo(sandbox, args.workers)
         if args.command == "up":
             started = time.monotonic()
-            hosts = sandbox.up(workers=args.workers)
+            fleet = load(args.spec) if args.spec else None
+            hosts = sandbox.up(workers=args.workers, fleet=fleet)
             for host in hosts:
                 print(f"{host.name:10} {host.role:7} {host.address:16} {host.container}")
             print(f"inventory: {sandbox.inventory_path}")
@@ -145,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             print(sandbox.inventory_path)
         elif args.command == "facts":
             print(facts_table(gather_facts(sandbox)))
-    except (SandboxError, EngineError) as error:
+    except (SandboxError, EngineError, FleetError) as error:
         print(f"snakepit-sandbox: {error}", file=sys.stderr)
         return 1
     return 0
