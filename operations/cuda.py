@@ -11,10 +11,11 @@ import functools
 import io
 import shlex
 import urllib.request
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from pyinfra import host, logger
 from pyinfra.api import OperationError, operation
+from pyinfra.facts.files import FileContents
 from pyinfra.facts.server import LinuxDistribution
 from pyinfra.operations import files
 
@@ -24,7 +25,14 @@ from facts.dpkg import DpkgBom
 from facts.nvidia import NvidiaSmi
 from facts.slurm import SlurmNodes
 from snakepit.cuda.aptsource import apt_files, update_command
-from snakepit.cuda.drift import HostDrift, compute_drift, policy_names
+from snakepit.cuda.drift import (
+    MANIFEST_RECORD,
+    HostDrift,
+    compute_drift,
+    manifest_record,
+    policy_names,
+    recorded_packages,
+)
 from snakepit.cuda.health import health_action
 from snakepit.cuda.manifest import CudaManifest, ManifestError, VendorSource, load_manifest
 from snakepit.cuda.openpgp import OpenPGPError, dearmor, primary_fingerprints
@@ -132,11 +140,24 @@ def _policies(manifest: CudaManifest, bom: Bom) -> dict:
     return host.get_fact(AptPolicy, packages=names)
 
 
+def _record() -> list[str] | None:
+    return host.get_fact(FileContents, path=MANIFEST_RECORD)
+
+
 def read_drift(manifest: CudaManifest) -> HostDrift:
-    """The current host's drift from a manifest, from two facts (read-only)."""
+    """The current host's drift from a manifest, from three facts (read-only)."""
     bom = host.get_fact(DpkgBom)
     policies = _policies(manifest, bom)
-    return compute_drift(manifest, bom, policies)
+    return compute_drift(manifest, bom, policies, recorded_packages(_record()))
+
+
+def _record_command(manifest: CudaManifest) -> str:
+    lines = manifest_record(manifest).splitlines()
+    quoted = " ".join(shlex.quote(line) for line in lines)
+    return (
+        f"mkdir -p {PurePosixPath(MANIFEST_RECORD).parent} && "
+        f"printf '%s\\n' {quoted} > {MANIFEST_RECORD}"
+    )
 
 
 def _show(lines: list[str]) -> None:
@@ -186,8 +207,9 @@ def manifest_installed(manifest: CudaManifest | str | Path, remove_unlisted: boo
     Install exactly the packages of a CUDA manifest and hold them.
 
     + manifest: a ``CudaManifest``, or the path of its YAML file (relative to the repository)
-    + remove_unlisted: also remove installed packages from the vendor's origin that the
-      manifest does not list, so the host holds exactly the manifest (``False``: they
+    + remove_unlisted: also remove installed packages from the vendor's origin, and those
+      of the manifest the host last installed (``/var/lib/snakepit/cuda-manifest``), that
+      the manifest does not list, so the host holds exactly the manifest (``False``: they
       stay, without a hold, the plan says so and drift reports them as extra)
 
     Configures the vendor source as ``vendor_source`` does, then compares the host's dpkg
@@ -219,16 +241,24 @@ def manifest_installed(manifest: CudaManifest | str | Path, remove_unlisted: boo
         yield _fail(wrong)
         return
     policies = _policies(manifest, bom)
-    plan = plan_changes(compute_drift(manifest, bom, policies), manifest, remove_unlisted)
+    record = _record()
+    drift = compute_drift(manifest, bom, policies, recorded_packages(record))
+    plan = plan_changes(drift, manifest, remove_unlisted)
     source_commands = _source_commands(manifest.source, native)
     lacking = unavailable(plan.to_install(), manifest.source, native, policies)
     _show(_plan_lines(plan, lacking, indexed=not source_commands))
 
+    # The record of what the host holds changes with the packages, or when it names
+    # another manifest; a host without one gets it with its next change.
+    stale_record = record is not None and "\n".join(record) + "\n" != manifest_record(manifest)
     yield from source_commands
     if plan.empty:
         if source_commands:
             yield update_command(manifest.source)
-        host.noop(plan.summary())
+        if stale_record:
+            yield _record_command(manifest)
+        else:
+            host.noop(plan.summary())
         return
 
     if source_commands or lacking:
@@ -245,6 +275,7 @@ def manifest_installed(manifest: CudaManifest | str | Path, remove_unlisted: boo
         )
         return
     yield from plan.commands()
+    yield _record_command(manifest)
 
 
 def _plan_lines(plan: Plan, lacking, indexed: bool) -> list[str]:
