@@ -53,6 +53,10 @@ def converge(roles: tuple[str, ...] = ROLES) -> None:
         manifest = context.cuda_manifest()
         if manifest is not None:  # the exact CUDA/NVIDIA stack, before slurmd
             spec = cluster.node(host.name)
-            cuda_manifest(manifest, remove_unlisted=spec.cuda_remove_unlisted)
+            cuda_manifest(
+                manifest,
+                remove_unlisted=spec.cuda_remove_unlisted,
+                drain_timeout_s=spec.cuda_drain_timeout_s,
+            )
         slurmd(cluster)
         gpu_health()  # drain a worker whose GPU stack is broken; resume it once healthy

@@ -37,6 +37,14 @@ from snakepit.cuda.health import health_action
 from snakepit.cuda.manifest import CudaManifest, ManifestError, VendorSource, load_manifest
 from snakepit.cuda.openpgp import OpenPGPError, dearmor, primary_fingerprints
 from snakepit.cuda.plan import Plan, plan_changes, unavailable
+from snakepit.cuda.rollout import (
+    drain_command,
+    needs_drain,
+    resume_command,
+    resumes_after_change,
+    switch_reason,
+    wait_for_jobs_command,
+)
 from snakepit.parsers.dpkg import Bom
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -360,3 +368,84 @@ def gpu_health(node: str):
         return
     host.log(f"GPU health: {action.describe()}", log_func=logger.warning)
     yield action.command()
+
+
+def _pending_plan(manifest: CudaManifest, remove_unlisted: bool) -> Plan | None:
+    """The plan manifest_installed will apply (None: the manifest is not for this host,
+    which manifest_installed refuses)."""
+    bom = host.get_fact(DpkgBom)
+    if _wrong_target(manifest, bom) is not None:
+        return None
+    drift = compute_drift(manifest, bom, _policies(manifest, bom), recorded_packages(_record()))
+    return plan_changes(drift, manifest, remove_unlisted)
+
+
+@operation()
+def drained_for_change(
+    manifest: CudaManifest | str | Path,
+    node: str,
+    remove_unlisted: bool = True,
+    timeout_s: int = 3600,
+):
+    """
+    Before a manifest change that installs or removes packages: drain the worker's node
+    (reason ``snakepit: manifest <name>``) and wait until it runs no job, at most
+    ``timeout_s``; a node still busy then stays drained, nothing is installed and the host
+    fails. A node slurmctld does not know yet (a new worker) is not drained; one already
+    drained (an admin's reason) keeps its reason and is only waited for. Nothing happens
+    when the host already matches, or when only holds change.
+
+    + manifest: a ``CudaManifest``, or the path of its YAML file
+    + node: the worker's Slurm node name
+    + remove_unlisted: as for ``manifest_installed`` (whether removals count)
+    + timeout_s: how long to wait for the node's jobs to end
+
+    **Example:**
+
+    .. code:: python
+
+        cuda.drained_for_change(name="Drain worker1 for the change", manifest=m, node="worker1")
+    """
+    manifest = resolve_manifest(manifest)
+    if not host.state.is_executing:
+        host.noop(f"{node}: drained for {manifest.name} when the deploy runs, if packages change")
+        return
+    plan = _pending_plan(manifest, remove_unlisted)
+    if plan is None or not plan.needs_transaction:
+        host.noop(f"{node}: no package of {manifest.name} changes: not drained")
+        return
+    found = host.get_fact(SlurmNodes, nodes=node).get(node)
+    if found is None:
+        host.noop(f"{node}: not a Slurm node yet: nothing to drain")
+        return
+    if needs_drain(found):
+        reason = switch_reason(manifest.name)
+        host.log(f"drain {node} ({reason}), then wait for its jobs", log_func=logger.warning)
+        yield drain_command(node, reason)
+    yield wait_for_jobs_command(node, timeout_s)
+
+
+@operation()
+def resumed_after_change(node: str):
+    """
+    Resume the worker's node if a manifest change drained it (reason
+    ``snakepit: manifest ...``); any other drain stays. Runs after the install, which
+    fails the host (and so skips this) when it did not work.
+
+    + node: the worker's Slurm node name
+
+    **Example:**
+
+    .. code:: python
+
+        cuda.resumed_after_change(name="Resume worker1", node="worker1")
+    """
+    if not host.state.is_executing:
+        host.noop(f"{node}: resumed after a manifest change when the deploy runs")
+        return
+    found = host.get_fact(SlurmNodes, nodes=node).get(node)
+    if not resumes_after_change(found):
+        host.noop(f"{node}: not drained by a manifest change")
+        return
+    host.log(f"resume {node} (was: {found.reason})", log_func=logger.warning)
+    yield resume_command(node)

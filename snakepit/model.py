@@ -525,6 +525,11 @@ class HostData(Schema):
         "them, one per release: the one whose target is the worker's distro and release "
         "applies; None: unmanaged",
     )
+    cuda_drain_timeout_s: Positive = Field(
+        3600,
+        description="(workers) a manifest change drains the node first and waits this long "
+        "for its jobs to end; a node still busy then stays drained, nothing installed",
+    )
     cuda_remove_unlisted: bool = Field(
         True,
         description="(workers) remove vendor packages the manifest does not list, so that a "
@@ -563,6 +568,7 @@ class NodeSpec:
     gpu_device_glob: str = "/dev/nvidia[0-9]*"
     cuda_manifests: tuple[str, ...] = ()  # the worker's release chooses one; (): unmanaged
     cuda_remove_unlisted: bool = True
+    cuda_drain_timeout_s: int = 3600
 
 
 @dataclass(frozen=True)
@@ -878,6 +884,7 @@ def _node(host: str, data: HostData, partitions: tuple[Partition, ...]) -> NodeS
         gpu_device_glob=declared.gpu_device_glob,
         cuda_manifests=data.cuda_manifest or (),
         cuda_remove_unlisted=data.cuda_remove_unlisted,
+        cuda_drain_timeout_s=data.cuda_drain_timeout_s,
     )
 
 

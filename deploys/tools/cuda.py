@@ -17,4 +17,8 @@ if context.is_worker():
     manifest = context.cuda_manifest()
     if manifest is not None:
         spec = context.cluster().node(host.name)
-        cuda_manifest(manifest, remove_unlisted=spec.cuda_remove_unlisted)
+        cuda_manifest(
+            manifest,
+            remove_unlisted=spec.cuda_remove_unlisted,
+            drain_timeout_s=spec.cuda_drain_timeout_s,
+        )
