@@ -10,7 +10,7 @@ from __future__ import annotations
 from pyinfra import host
 
 from deploys.concerns.base import base
-from deploys.concerns.cuda import cuda_manifest, driver_ready
+from deploys.concerns.cuda import cuda_manifest, gpu_health
 from deploys.concerns.munge import munge
 from deploys.concerns.nfs import nfs_client, nfs_server
 from deploys.concerns.proxy import proxy_client, proxy_server
@@ -64,11 +64,15 @@ def converge(roles: tuple[str, ...] = ROLES) -> None:
         manifest = context.cuda_manifest()
         if manifest is not None:  # the exact CUDA/NVIDIA stack, before slurmd
             spec = cluster.node(host.name)
-            cuda_manifest(manifest, remove_unlisted=spec.cuda_remove_unlisted)
-            line = context.node_line(host.name)
-            if manifest.driver_packages and line.gpus:  # driver ready, GPUs detected
-                driver_ready(spec, line)
+            cuda_manifest(
+                manifest,
+                remove_unlisted=spec.cuda_remove_unlisted,
+                drain_timeout_s=spec.cuda_drain_timeout_s,
+                spec=spec,
+                line=context.node_line(host.name),  # driver ready, GPUs detected
+            )
         slurmd(cluster)
+        gpu_health()  # drain a worker whose GPU stack is broken; resume it once healthy
 
 
 def retire() -> None:

@@ -13,6 +13,7 @@ from gevent.lock import RLock
 from pyinfra import host, logger
 from pyinfra.api import DeployError
 from pyinfra.context import ctx_inventory, ctx_state
+from pyinfra.facts.server import LinuxDistribution
 
 from facts.hardware import Hardware
 from facts.nvidia import NvidiaDeviceFiles, NvidiaSmi
@@ -21,7 +22,7 @@ from facts.slurm import AppliedNodeTable
 from glue import loading
 from glue.loading import cluster_from_inventory
 from operations.cuda import resolve_manifest
-from snakepit.cuda.manifest import CudaManifest
+from snakepit.cuda.manifest import CudaManifest, for_release
 from snakepit.model import Cluster
 from snakepit.schema import DataError, Schema, validate
 from snakepit.secrets import Secrets, load_secrets, secrets_path
@@ -138,7 +139,7 @@ def node_lines() -> list[NodeLine]:
         detected = {name: detect(w) for name, w in workers.items() if in_run(w)}
         heads = [h for h in inventory if "slurm_head" in h.groups and in_run(h)]
         recorded = (heads[0].get_fact(AppliedNodeTable) if heads else None) or {}
-        coming = {name for name in detected if brings_driver(name)}
+        coming = {name for name in detected if brings_driver(workers[name])}
         lines = plan_nodes(cluster(), detected, recorded, drivers_coming=coming)
         for name in sorted(coming):
             spec = cluster().node(name)
@@ -188,16 +189,30 @@ def tool_options(model: type[T]) -> T:
         raise DeployError(f"--data {error}") from None
 
 
-def brings_driver(name: str) -> bool:
-    """Whether this run installs a GPU driver on worker ``name`` (its manifest has one)."""
-    path = cluster().node(name).cuda_manifest
-    return path is not None and bool(manifest(path).driver_packages)
+def brings_driver(worker) -> bool:
+    """Whether this run installs a GPU driver on ``worker`` (its manifest has one)."""
+    chosen = manifest_for(worker)
+    return chosen is not None and bool(chosen.driver_packages)
 
 
 def cuda_manifest() -> CudaManifest | None:
     """This worker's exact CUDA manifest (loaded and validated once per run), or None."""
-    path = cluster().node(host.name).cuda_manifest
-    return None if path is None else manifest(path)
+    return manifest_for(host)
+
+
+def manifest_for(worker) -> CudaManifest | None:
+    """``worker``'s exact CUDA manifest (loaded and validated once per run), or None.
+
+    Of a list (one per release), the one for the worker's distro and release; when none
+    is, the first, which the installing operation then refuses naming both releases."""
+    paths = cluster().node(worker.name).cuda_manifests
+    if not paths:
+        return None
+    manifests = tuple(manifest(path) for path in paths)
+    if len(manifests) == 1:
+        return manifests[0]
+    meta = worker.get_fact(LinuxDistribution)["release_meta"]
+    return for_release(manifests, meta.get("ID"), meta.get("VERSION_ID")) or manifests[0]
 
 
 def manifest(path: str) -> CudaManifest:
