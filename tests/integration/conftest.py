@@ -24,12 +24,22 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "tests/integration/" in str(item.fspath).replace(os.sep, "/"):
             item.add_marker(pytest.mark.docker)
+            # With pytest-xdist (`-n 2 --dist loadgroup`, as bin/test runs), the tests of
+            # one sandbox run in one worker, in order; different sandboxes run side by side.
+            item.add_marker(pytest.mark.xdist_group(sandbox_group(item)))
 
     def rank(item) -> int:
         module = item.module.__name__.rsplit(".", 1)[-1]
         return MODULE_ORDER.index(module) if module in MODULE_ORDER else len(MODULE_ORDER)
 
     items.sort(key=rank)  # stable: tests keep their order within a module
+
+
+def sandbox_group(item) -> str:
+    """The sandbox an integration test uses: the session's, else its module's own."""
+    if "sandbox" in item.fixturenames:
+        return SESSION_SANDBOX
+    return item.module.__name__.rsplit(".", 1)[-1]
 
 
 @pytest.fixture(scope="session")
