@@ -24,6 +24,9 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "tests/integration/" in str(item.fspath).replace(os.sep, "/"):
             item.add_marker(pytest.mark.docker)
+            # With pytest-xdist (`-n 2 --dist loadgroup`, as bin/test runs), the tests of
+            # one sandbox run in one worker, in order; different sandboxes run side by side.
+            item.add_marker(pytest.mark.xdist_group(sandbox_group(item)))
 
     def rank(item) -> tuple[int, str, int]:
         module = item.module.__name__.rsplit(".", 1)[-1]
@@ -34,6 +37,13 @@ def pytest_collection_modifyitems(items):
         return order, item.module.__name__, code.co_firstlineno if code else 0
 
     items.sort(key=rank)  # stable: parametrized tests keep their order
+
+
+def sandbox_group(item) -> str:
+    """The sandbox an integration test uses: the session's, else its module's own."""
+    if "sandbox" in item.fixturenames:
+        return SESSION_SANDBOX
+    return item.module.__name__.rsplit(".", 1)[-1]
 
 
 @pytest.fixture(scope="session")

@@ -304,7 +304,7 @@ class Sandbox:
         if container.status != "running":
             container.start()
 
-    def _wait_for_systemd(self, container, timeout: float = 90.0) -> None:
+    def _wait_for_systemd(self, container, timeout: float = 300.0) -> None:
         deadline = time.monotonic() + timeout
         state = ""
         while time.monotonic() < deadline:
@@ -538,7 +538,7 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _wait_for_port(address: str, port: int, timeout: float = 60.0) -> None:
+def _wait_for_port(address: str, port: int, timeout: float = 180.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
