@@ -40,8 +40,10 @@ def pytest_collection_modifyitems(items):
 
 
 def sandbox_group(item) -> str:
-    """The sandbox an integration test uses: the session's, else its module's own."""
-    if "sandbox" in item.fixturenames:
+    """The sandbox an integration test uses: the session's, else its module's own (a module
+    may define its own ``sandbox`` fixture, as test_release.py and test_cuda_manifest.py do)."""
+    definitions = item._fixtureinfo.name2fixturedefs.get("sandbox", ())
+    if definitions and definitions[-1].scope == "session":
         return SESSION_SANDBOX
     return item.module.__name__.rsplit(".", 1)[-1]
 
