@@ -372,7 +372,9 @@ class SlurmSettings(Schema):
 
     cluster_name: Name = Field(description="ClusterName (renaming loses state and accounting)")
     version: Literal["22.05", "24.11"] = Field(
-        "22.05", description="Slurm major version the hosts' release ships (Debian 12: 22.05)"
+        "22.05",
+        description="Slurm major version the hosts' release ships (Debian 12: 22.05, "
+        "Debian 13: 24.11); a run stops when the head's release ships another",
     )
     packages: SlurmPackages = Field(default_factory=SlurmPackages, description="see below")
     memory_reserve_mib: int = Field(
@@ -406,7 +408,7 @@ class SlurmSettings(Schema):
     @property
     def conf(self) -> dict[str, str]:
         """Every global slurm.conf setting but the derived ones, in render order."""
-        return slurm_settings.merged(self.config)
+        return slurm_settings.merged(self.config, self.version)
 
     @property
     def restart_keys(self) -> frozenset[str]:

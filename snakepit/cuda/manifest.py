@@ -348,6 +348,9 @@ class Boms(_Record):
     after: Text = Field(description="the BOM after installing the metapackage")
 
 
+DRIVER_PACKAGE_RE = re.compile(r"^(cuda-drivers|nvidia-driver|nvidia-kernel-|nvidia-open-kernel)")
+
+
 class CudaManifest(_Record):
     """A CUDA manifest (``manifests/<name>.yaml``); the file also starts with ``schema: 1``.
 
@@ -389,6 +392,14 @@ class CudaManifest(_Record):
     @property
     def path(self) -> Path | None:
         return self._path
+
+    @property
+    def driver_packages(self) -> tuple[ManifestPackage, ...]:
+        """The packages that bring the NVIDIA kernel driver: NVIDIA's ``cuda-drivers*``,
+        ``nvidia-driver-<branch>`` and ``nvidia-kernel-*``, Debian's ``nvidia-driver``,
+        ``nvidia-kernel-dkms`` and ``nvidia-open-kernel-dkms``. A worker whose manifest has
+        them gets its driver from this run, so no driver yet is not a GPU missing."""
+        return tuple(p for p in self.packages if DRIVER_PACKAGE_RE.match(p.name))
 
     def by_key(self) -> dict[str, ManifestPackage]:
         return {package.key: package for package in self.packages}

@@ -49,6 +49,14 @@ def test_production_manifest_is_the_fixture_vendor_set():
     assert by_key["cuda-toolkit-config-common:all"].version == "11.5.117-1"
 
 
+def test_the_packages_that_bring_the_driver_are_known_by_name():
+    manifest = load_manifest(PRODUCTION)
+    names = {p.name for p in manifest.driver_packages}
+    assert {"cuda-drivers", "cuda-drivers-495", "nvidia-driver-495"} <= names
+    assert "nvidia-kernel-common-495" in names
+    assert not names & {"libnvidia-compute-495", "cuda-11-5", "nvidia-utils-495"}
+
+
 def test_production_manifest_points_at_nvidia():
     manifest = load_manifest(PRODUCTION)
     source = manifest.source
