@@ -78,6 +78,7 @@ def test_two_manifests_for_one_release_are_refused_with_one_line(tmp_path, monke
     txp = f"cuda_manifest = [{str(manifest)!r}, {str(manifest)!r}]\n"
     inventory_file = make_repo(tmp_path, txp_text=txp)
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(loading, "TOOL_KEYS", set())
     argv = ["pyinfra", str(inventory_file), "deploys/tools/cuda.py"]
     monkeypatch.setattr(sys, "argv", argv)
     with pytest.raises(SystemExit):
