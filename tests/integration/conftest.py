@@ -20,6 +20,7 @@ SESSION_SANDBOX = "pytest"
 MODULE_ORDER = ("test_sandbox_lifecycle", "test_sandbox_facts", "test_bad_input", "test_cluster")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups off the items
 def pytest_collection_modifyitems(items):
     for item in items:
         if "tests/integration/" in str(item.fspath).replace(os.sep, "/"):
