@@ -26,11 +26,11 @@ from facts.nvidia import NvidiaSmi
 from facts.slurm import SlurmNodes
 from snakepit.cuda.aptsource import apt_files, update_command
 from snakepit.cuda.drift import (
-    MANIFEST_RECORD,
     HostDrift,
     compute_drift,
     manifest_record,
     policy_names,
+    record_path,
     recorded_packages,
 )
 from snakepit.cuda.health import health_action
@@ -107,6 +107,9 @@ def _source_commands(source: VendorSource, architecture: str) -> list:
                     "there). Nothing was changed."
                 )
             ]
+    elif source.local_repo is not None:
+        if found != (source.key_fingerprint,):
+            commands.append(local_repo_key_command(source))
     elif found != (source.key_fingerprint,):
         keyring = vendor_keyring(source.key_url, source.key_fingerprint)
         commands += files.put._inner(
@@ -121,6 +124,38 @@ def _source_commands(source: VendorSource, architecture: str) -> list:
             mode=apt_file.mode,
         )
     return commands
+
+
+def local_repo_key_command(source: VendorSource) -> str:
+    """Install the local repository's ``.deb`` unless its directory already holds the key,
+    then trust the key only if the repository's signed Release file verifies with it as
+    ``key_fingerprint`` (``gpgv``, which apt itself needs, so every host has it). An
+    armored key is dearmored in the shell: apt reads ``signed-by`` *.gpg files as binary."""
+    local = source.local_repo
+    assert local is not None
+    key = shlex.quote(local.key_path)
+    directory = local.directory.rstrip("/")
+    in_release = shlex.quote(f"{directory}/InRelease")
+    release = shlex.quote(f"{directory}/Release")
+    refusal = shlex.quote(
+        f"{local.key_path} does not sign {source.url} as {source.key_fingerprint}: "
+        "refusing to trust it"
+    )
+    return (
+        "set -e; "
+        f"[ -f {key} ] || dpkg -i {shlex.quote(local.deb)}; "
+        'tmp="$(mktemp)"; trap \'rm -f "$tmp"\' EXIT; '
+        f"if grep -q -- '-----BEGIN PGP' {key}; then "
+        f"sed -e '1,/^$/d' -e '/^=/d' -e '/^-----END/d' {key} | base64 -d > \"$tmp\"; "
+        f'else cat {key} > "$tmp"; fi; '
+        f"if [ -f {in_release} ]; then signed={in_release}; "
+        f'else signed="{release}.gpg {release}"; fi; '
+        'gpgv --status-fd 1 --keyring "$tmp" $signed 2>/dev/null'
+        f" | awk -v fpr={shlex.quote(source.key_fingerprint)}"
+        " '$2 == \"VALIDSIG\" && $NF == fpr { ok = 1 } END { exit !ok }'"
+        f" || {{ echo {refusal} >&2; exit 1; }}; "
+        f'install -m 644 -o root -g root "$tmp" {shlex.quote(source.keyring)}'
+    )
 
 
 def _wrong_target(manifest: CudaManifest, bom: Bom) -> str | None:
@@ -148,23 +183,24 @@ def _policies(manifest: CudaManifest, bom: Bom) -> dict:
     return host.get_fact(AptPolicy, packages=names)
 
 
-def _record() -> list[str] | None:
-    return host.get_fact(FileContents, path=MANIFEST_RECORD)
+def _record(manifest: CudaManifest) -> list[str] | None:
+    return host.get_fact(FileContents, path=record_path(manifest))
 
 
 def read_drift(manifest: CudaManifest) -> HostDrift:
     """The current host's drift from a manifest, from three facts (read-only)."""
     bom = host.get_fact(DpkgBom)
     policies = _policies(manifest, bom)
-    return compute_drift(manifest, bom, policies, recorded_packages(_record()))
+    return compute_drift(manifest, bom, policies, recorded_packages(_record(manifest)))
 
 
 def _record_command(manifest: CudaManifest) -> str:
     lines = manifest_record(manifest).splitlines()
     quoted = " ".join(shlex.quote(line) for line in lines)
+    path = record_path(manifest)
     return (
-        f"mkdir -p {PurePosixPath(MANIFEST_RECORD).parent} && "
-        f"printf '%s\\n' {quoted} > {MANIFEST_RECORD}"
+        f"mkdir -p {shlex.quote(str(PurePosixPath(path).parent))} && "
+        f"printf '%s\\n' {quoted} > {shlex.quote(path)}"
     )
 
 
@@ -249,7 +285,7 @@ def manifest_installed(manifest: CudaManifest | str | Path, remove_unlisted: boo
         yield _fail(wrong)
         return
     policies = _policies(manifest, bom)
-    record = _record()
+    record = _record(manifest)
     drift = compute_drift(manifest, bom, policies, recorded_packages(record))
     plan = plan_changes(drift, manifest, remove_unlisted)
     source_commands = _source_commands(manifest.source, native)
@@ -376,7 +412,9 @@ def _pending_plan(manifest: CudaManifest, remove_unlisted: bool) -> Plan | None:
     bom = host.get_fact(DpkgBom)
     if _wrong_target(manifest, bom) is not None:
         return None
-    drift = compute_drift(manifest, bom, _policies(manifest, bom), recorded_packages(_record()))
+    drift = compute_drift(
+        manifest, bom, _policies(manifest, bom), recorded_packages(_record(manifest))
+    )
     return plan_changes(drift, manifest, remove_unlisted)
 
 

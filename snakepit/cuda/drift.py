@@ -149,6 +149,16 @@ MANIFEST_RECORD = "/var/lib/snakepit/cuda-manifest"
 _RECORD_HEADER = "# Managed by snakepit-pyinfra: the CUDA manifest last installed, its packages."
 
 
+def record_path(manifest: CudaManifest) -> str:
+    """Where a host records the manifest it last installed. A local repository's manifest
+    (cuDNN) lives beside the CUDA one, so it keeps a record of its own, named by its
+    source: neither counts the other's packages as left behind."""
+    source = manifest.source
+    if source.local_repo is None:
+        return MANIFEST_RECORD
+    return f"{MANIFEST_RECORD}.{source.name}"
+
+
 def manifest_record(manifest: CudaManifest) -> str:
     keys = "".join(f"{package.key}\n" for package in manifest.packages)
     return f"{_RECORD_HEADER}\nmanifest={manifest.name}\n{keys}"

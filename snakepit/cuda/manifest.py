@@ -132,6 +132,14 @@ def _keyring(value: str) -> bool:
     )
 
 
+_SAFE_PATH = re.compile(r"^/[A-Za-z0-9/_.+~-]+$")
+
+
+def _absolute_path(value: str) -> bool:
+    # Absolute, no `..`, no character a shell or apt's sources.list would read specially.
+    return _SAFE_PATH.match(value) is not None and ".." not in PurePosixPath(value).parts
+
+
 def _http_url(value: str) -> bool:
     parsed = urlparse(value)
     return (
@@ -151,6 +159,21 @@ PackageName = Annotated[Text, _matching(PACKAGE_RE)]
 Arch = Annotated[Text, _matching(ARCH_RE)]
 DebianVersion = Annotated[Text, AfterValidator(check_version)]
 HttpUrl = Annotated[Text, _check(_http_url, "{value!r} is not an http(s) URL")]
+AbsolutePath = Annotated[
+    Text,
+    _check(
+        _absolute_path,
+        "{value!r} must be an absolute path without `..` (letters, digits, /_.+~-)",
+    ),
+]
+FileName = Annotated[Text, _matching(re.compile(r"^[A-Za-z0-9_+-][A-Za-z0-9._+-]*$"))]
+RepoUrl = Annotated[
+    Text,
+    _check(
+        lambda v: _http_url(v) or (v.startswith("file:") and _absolute_path(v[5:])),
+        "{value!r} is not an http(s) URL or file: path",
+    ),
+]
 PinField = Annotated[
     Text, _check(lambda v: "," not in v, "cannot contain ',' (apt's pin syntax separates fields)")
 ]
@@ -233,6 +256,31 @@ class SuiteLine(_Record):
     suite: AptWord = Field(description="the suite, e.g. bookworm-security")
 
 
+class LocalRepo(_Record):
+    """A vendor repository that ships as a ``.deb`` on shared storage (NVIDIA's cuDNN
+    ``cudnn-local-repo-*.deb``): installing it unpacks a flat ``file:`` repository, signed,
+    with its signing key beside the index. Hosts install the ``.deb`` (``dpkg -i``) when the
+    directory is missing, check that the repository's ``InRelease`` is signed by the
+    source's ``key_fingerprint`` (``gpgv``), and only then copy the key to ``keyring``."""
+
+    deb: AbsolutePath = Field(
+        description="the local-repository .deb on the hosts' shared storage, e.g. "
+        "/data/ro/cudnn-local-repo-ubuntu1804-8.3.2.44_1.0-1_amd64.deb"
+    )
+    directory: AbsolutePath = Field(
+        description="the repository directory the .deb installs, e.g. "
+        "/var/cudnn-local-repo-ubuntu1804-8.3.2.44; the source's `url` is `file:` + it"
+    )
+    key: FileName = Field(
+        description="the signing key's file inside `directory` (binary or armored), e.g. "
+        "7fa2af80.pub"
+    )
+
+    @property
+    def key_path(self) -> str:
+        return f"{self.directory.rstrip('/')}/{self.key}"
+
+
 class VendorSource(_Record):
     """The vendor's apt repository and how hosts trust and prefer it.
 
@@ -250,7 +298,10 @@ class VendorSource(_Record):
     """
 
     name: Slug = Field(description="names the .list, preferences and keyring files on hosts")
-    url: HttpUrl = Field(description="the repository's URL (`deb URL suite components`)")
+    url: RepoUrl = Field(
+        description="the repository's URL (`deb URL suite components`); `file:` only "
+        "with `local_repo`"
+    )
     suite: AptWord = Field(description="the suite; ending in `/`: a flat repository")
     components: Annotated[tuple[AptWord, ...], BeforeValidator(_tuple)] = Field(
         description="the components of a suite (only these are the vendor's); empty for a "
@@ -277,8 +328,21 @@ class VendorSource(_Record):
         "Debian's security suite",
     )
 
+    local_repo: LocalRepo | None = Field(
+        None,
+        description="the repository ships as a .deb on shared storage (cuDNN's local "
+        "repository); then `url` is `file:<directory>`, the suite `/` and `key_url` None",
+    )
+
     @model_validator(mode="after")
     def _suite_and_components(self) -> VendorSource:
+        if self.local_repo is not None:
+            if self.url != f"file:{self.local_repo.directory}":
+                raise FieldProblem("url", f"must be file:{self.local_repo.directory}")
+            if not self.is_flat or self.key_url is not None:
+                raise FieldProblem("local_repo", "needs suite '/' and key_url None")
+        elif self.url.startswith("file:"):
+            raise FieldProblem("url", "a file: repository needs local_repo (its .deb)")
         if self.is_flat and self.components:
             raise FieldProblem(
                 "components", "must be empty for a flat repository (suite ending in /)"
@@ -527,6 +591,9 @@ def source_to_data(source: VendorSource) -> dict[str, Any]:
     }
     if source.also:
         data["also"] = [{"url": line.url, "suite": line.suite} for line in source.also]
+    if source.local_repo is not None:
+        local = source.local_repo
+        data["local_repo"] = {"deb": local.deb, "directory": local.directory, "key": local.key}
     return data
 
 

@@ -31,7 +31,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from snakepit.cuda.manifest import ReleaseMatch, Target, VendorSource
+from snakepit.cuda.manifest import LocalRepo, ReleaseMatch, Target, VendorSource
 
 REPO_PATH = "cuda/repos/debian12/x86_64/"  # NVIDIA's URL layout, for Debian 12
 TARGET = Target(distro="debian", release="12", architecture="amd64")
@@ -359,6 +359,31 @@ def release_packages(version: str) -> list[StubPackage]:
     )
 
 
+# NVIDIA's cuDNN local repository, as the Puppet project pinned it
+# (install_libcudnn.pp): a .deb on shared storage that unpacks a signed flat repository.
+CUDNN_VERSION = "8.3.2.44-1+cuda11.5"
+CUDNN_REPO = "cudnn-local-repo-debian12-8.3.2.44"
+CUDNN_DEB = f"{CUDNN_REPO}_1.0-1_amd64.deb"
+CUDNN_DIRECTORY = f"/var/{CUDNN_REPO}"
+CUDNN_KEYRING = f"/usr/share/keyrings/{CUDNN_REPO}-keyring.gpg"
+CUDNN_RELEASE = ReleaseMatch(label="NVIDIA cuDNN local repository")
+
+
+def cudnn_packages() -> list[StubPackage]:
+    """libcudnn8, -dev and -samples, each depending on the one before at the same version."""
+    names = ("libcudnn8", "libcudnn8-dev", "libcudnn8-samples")
+    summaries = ("cuDNN runtime libraries", "cuDNN development files", "cuDNN samples")
+    return [
+        StubPackage(
+            name,
+            CUDNN_VERSION,
+            summary,
+            depends=(f"{names[i - 1]} (= {CUDNN_VERSION})",) if i else (),
+        )
+        for i, (name, summary) in enumerate(zip(names, summaries, strict=True))
+    ]
+
+
 class StubRepoError(RuntimeError):
     pass
 
@@ -382,6 +407,7 @@ class StubRepo:
         self.repo = self.www / REPO_PATH
         self.gnupg = self.root / "gnupg"
         self.fingerprint: str | None = None
+        self.cudnn_fingerprint: str | None = None
         self.published: list[str] = []
         self._packages: dict[tuple[str, str, str], StubPackage] = {}
         self._server: http.server.ThreadingHTTPServer | None = None
@@ -446,30 +472,7 @@ class StubRepo:
         )
 
     def _make_key(self) -> None:
-        self.gnupg.mkdir(mode=0o700, exist_ok=True)
-        _run(
-            [
-                "gpg",
-                "--batch",
-                "--passphrase",
-                "",
-                "--quick-generate-key",
-                "snakepit CUDA stub repository (throwaway test key) <stub@snakepit.invalid>",
-                "ed25519",
-                "sign",
-                "never",
-            ],
-            gnupghome=self.gnupg,
-        )
-        listing = _run(
-            ["gpg", "--batch", "--with-colons", "--list-secret-keys"], gnupghome=self.gnupg
-        )
-        self.fingerprint = next(
-            line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:")
-        )
-        armored = _run(
-            ["gpg", "--batch", "--armor", "--export", self.fingerprint], gnupghome=self.gnupg
-        )
+        self.fingerprint, armored = _make_key(self.gnupg, "CUDA")
         (self.repo / self.key_filename).write_text(armored)
 
     @property
@@ -479,38 +482,60 @@ class StubRepo:
         return f"{self.fingerprint[-8:].lower()}.pub"
 
     def _index(self) -> None:
-        packages = _run(["apt-ftparchive", "packages", "."], cwd=self.repo)
-        (self.repo / "Packages").write_text(packages)
-        (self.repo / "Packages.gz").write_bytes(gzip.compress(packages.encode(), mtime=0))
-        options = {
-            "Origin": "NVIDIA",
-            "Label": RELEASE.label,
-            "Architectures": "amd64 all",
-            "Description": "Test stub of NVIDIA's CUDA repository (snakepit tests)",
-        }
-        args = [f"-oAPT::FTPArchive::Release::{key}={value}" for key, value in options.items()]
-        release = _run(["apt-ftparchive", *args, "release", "."], cwd=self.repo)
-        for name in ("Release", "InRelease", "Release.gpg"):
-            (self.repo / name).unlink(missing_ok=True)
-        (self.repo / "Release").write_text(release)
-        sign = [
-            "gpg",
-            "--batch",
-            "--yes",
-            "--local-user",
-            self.fingerprint,
-            "--digest-algo",
-            "SHA512",
-        ]
-        _run(
-            [*sign, "--clearsign", "-o", "InRelease", "Release"],
-            cwd=self.repo,
-            gnupghome=self.gnupg,
-        )
-        _run(
-            [*sign, "--armor", "--detach-sign", "-o", "Release.gpg", "Release"],
-            cwd=self.repo,
-            gnupghome=self.gnupg,
+        _index_and_sign(
+            self.repo, "NVIDIA", RELEASE.label, "Test stub of NVIDIA's CUDA repository",
+            self.gnupg, self.fingerprint,
+        )  # fmt: skip
+
+    def build_local_repo(self, out: Path) -> Path:
+        """NVIDIA's cuDNN local-repository ``.deb`` in shape (written into ``out``): it
+        installs a flat repository of the cuDNN stubs under ``CUDNN_DIRECTORY``, signed by a
+        throwaway key of its own, which lies beside the index. Returns the .deb's path."""
+        gnupg = self.root / "gnupg-cudnn"
+        self.cudnn_fingerprint, armored = _make_key(gnupg, "cuDNN local")
+        with tempfile.TemporaryDirectory(prefix="stublocal-") as scratch:
+            tree = Path(scratch) / CUDNN_REPO
+            repo = tree / CUDNN_DIRECTORY.lstrip("/")
+            repo.mkdir(parents=True)
+            builder = StubRepo.__new__(StubRepo)
+            builder.repo = repo
+            for package in cudnn_packages():
+                builder._build_deb(package, Path(scratch) / package.filename)
+            (repo / self.cudnn_key_filename).write_text(armored)
+            _index_and_sign(
+                repo, "NVIDIA", CUDNN_RELEASE.label, "Test stub of NVIDIA's cuDNN local repository",
+                gnupg, self.cudnn_fingerprint,
+            )  # fmt: skip
+            control = StubPackage(
+                CUDNN_REPO, "1.0-1", "cuDNN local repository (a file: apt repository)"
+            ).control()
+            (tree / "DEBIAN").mkdir()
+            (tree / "DEBIAN" / "control").write_text(control)
+            out.mkdir(parents=True, exist_ok=True)
+            deb = out / CUDNN_DEB
+            _run(
+                ["dpkg-deb", "--root-owner-group", "-Zgzip", "-z1", "--build", str(tree), str(deb)]
+            )
+        shutil.rmtree(gnupg, ignore_errors=True)
+        return deb
+
+    @property
+    def cudnn_key_filename(self) -> str:
+        return f"{self.cudnn_fingerprint[-8:].lower()}.pub"
+
+    def local_source(self, deb: str) -> VendorSource:
+        """The source of the cuDNN local repository, its .deb at ``deb`` on the hosts."""
+        return VendorSource(
+            name="nvidia-cudnn-local",
+            url=f"file:{CUDNN_DIRECTORY}",
+            suite="/",
+            components=(),
+            key_url=None,
+            key_fingerprint=self.cudnn_fingerprint,
+            keyring=CUDNN_KEYRING,
+            release=CUDNN_RELEASE,
+            pin_priority=600,
+            local_repo=LocalRepo(deb=deb, directory=CUDNN_DIRECTORY, key=self.cudnn_key_filename),
         )
 
     def package_count(self) -> int:
@@ -562,6 +587,51 @@ class StubRepo:
             self._tmp.cleanup()
         else:
             shutil.rmtree(self.gnupg, ignore_errors=True)
+
+
+def _make_key(gnupg: Path, what: str) -> tuple[str, str]:
+    """A throwaway signing key in its own GNUPGHOME: (fingerprint, armored public key)."""
+    gnupg.mkdir(mode=0o700, exist_ok=True)
+    user = f"snakepit {what} stub repository (throwaway test key) <stub@snakepit.invalid>"
+    _run(
+        ["gpg", "--batch", "--passphrase", "", "--quick-generate-key", user, "ed25519", "sign",
+         "never"],
+        gnupghome=gnupg,
+    )  # fmt: skip
+    listing = _run(["gpg", "--batch", "--with-colons", "--list-secret-keys"], gnupghome=gnupg)
+    fingerprint = next(
+        line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:")
+    )
+    armored = _run(["gpg", "--batch", "--armor", "--export", fingerprint], gnupghome=gnupg)
+    return fingerprint, armored
+
+
+def _index_and_sign(
+    repo: Path, origin: str, label: str, description: str, gnupg: Path, fingerprint: str | None
+) -> None:
+    """Index a flat repository (apt-ftparchive) and sign its Release file both ways."""
+    packages = _run(["apt-ftparchive", "packages", "."], cwd=repo)
+    (repo / "Packages").write_text(packages)
+    (repo / "Packages.gz").write_bytes(gzip.compress(packages.encode(), mtime=0))
+    options = {
+        "Origin": origin,
+        "Label": label,
+        "Architectures": "amd64 all",
+        "Description": f"{description} (snakepit tests)",
+    }
+    args = [f"-oAPT::FTPArchive::Release::{key}={value}" for key, value in options.items()]
+    release = _run(["apt-ftparchive", *args, "release", "."], cwd=repo)
+    for name in ("Release", "InRelease", "Release.gpg"):
+        (repo / name).unlink(missing_ok=True)
+    (repo / "Release").write_text(release)
+    assert fingerprint is not None
+    sign = ["gpg", "--batch", "--yes", "--local-user", fingerprint, "--digest-algo", "SHA512"]
+    _run([*sign, "--clearsign", "-o", "InRelease", "Release"], cwd=repo, gnupghome=gnupg)
+    _run(
+        [*sign, "--armor", "--detach-sign", "-o", "Release.gpg", "Release"],
+        cwd=repo,
+        gnupghome=gnupg,
+    )
 
 
 def _run(argv: list[str], cwd: Path | None = None, gnupghome: Path | None = None) -> str:
