@@ -25,7 +25,14 @@ from snakepit.parsers.apt import parse_apt_policy, parse_showhold
 from snakepit.parsers.dpkg import DPKG_QUERY_FORMAT, parse_dpkg_list, parse_dpkg_query
 from snakepit.parsers.nvidia_smi import classify_error
 from tests.integration.pyinfra_run import REPO_ROOT, run_pyinfra, running_sandbox
-from tools.sandbox.stubrepo import NEWER, TARGET, StubRepo
+from tools.sandbox.stubrepo import (
+    CUDNN_DEB,
+    CUDNN_KEYRING,
+    CUDNN_VERSION,
+    NEWER,
+    TARGET,
+    StubRepo,
+)
 
 pytestmark = pytest.mark.docker
 
@@ -332,3 +339,59 @@ def test_production_driver_manifest_installs_exactly_from_debian(sandbox):
     assert changed_operations(again) == []
     assert sandbox.exec("worker3", APT_LOGS)[1] == logs_before
     assert drift_status(sandbox, "worker3", manifest).returncode == 0
+
+
+# -- b: cuDNN from a local-repository .deb on shared storage ---------------------------------
+
+CUDNN_DEB_ON_HOSTS = f"/srv/shared/relops_data/{CUDNN_DEB}"
+
+
+def test_cudnn_manifest_from_a_local_repository(repo, manifests, sandbox, tmp_path):
+    """The Puppet project's cuDNN pin, from NVIDIA's local-repository .deb kept on shared
+    storage: create makes the manifest, the worker deploy installs it exactly and holds it
+    beside its CUDA manifest, drift is reported and corrected."""
+    deb = repo.build_local_repo(tmp_path / "shared")
+    source_file = tmp_path / "cudnn-source.yaml"
+    source_file.write_text(dump_source_file(repo.local_source(CUDNN_DEB_ON_HOSTS), TARGET))
+    out = tmp_path / "cudnn-8.yaml"
+    done = cli(
+        "create", "libcudnn8-samples", "--source", str(source_file), "--out", str(out),
+        "--local-repo-deb", str(deb), "--network", sandbox.network_name,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    cudnn = load_manifest(out)
+    assert {(p.name, p.version) for p in cudnn.packages} == {
+        (name, CUDNN_VERSION) for name in ("libcudnn8", "libcudnn8-dev", "libcudnn8-samples")
+    }
+
+    # The worker keeps its CUDA manifest; the .deb lies on its shared storage.
+    cuda_11_5 = manifests["cuda-11-5"]
+    container = sandbox.client.containers.get(sandbox.container_name("worker1"))
+    subprocess.run(["docker", "exec", container.name, "mkdir", "-p", "/srv/shared/relops_data"],
+                   check=True)  # fmt: skip
+    subprocess.run(["docker", "cp", str(deb), f"{container.name}:{CUDNN_DEB_ON_HOSTS}"], check=True)
+    converge(sandbox, "worker1", out)
+    drift = host_drift(sandbox, "worker1", cudnn)
+    assert drift.in_sync, [f"{p.key} {p.describe()}" for p in drift.packages]
+    assert {"libcudnn8", "libcudnn8-dev", "libcudnn8-samples"} <= parse_showhold(
+        sandbox.exec("worker1", "apt-mark showhold")[1]
+    )
+    rc, keyring = sandbox.exec("worker1", f"test -s {CUDNN_KEYRING} && echo ok")
+    assert keyring.strip() == "ok"
+    assert drift_status(sandbox, "worker1", cudnn).returncode == 0
+    assert drift_status(sandbox, "worker1", cuda_11_5).returncode == 0  # neither disturbs the other
+
+    rc, out_text = sandbox.exec(
+        "worker1", "apt-mark unhold libcudnn8 >/dev/null && dpkg -r libcudnn8-samples"
+    )
+    assert rc == 0, out_text
+    report = json.loads(
+        cli("drift", str(sandbox.inventory_path), "--manifest", str(out), "--limit", "worker1",
+            "--json").stdout
+    )  # fmt: skip
+    kinds = {d["package"]: d["kinds"] for d in report["hosts"]["worker1"]["drift"]}
+    assert kinds == {"libcudnn8": ["not-held"], "libcudnn8-samples": ["missing"]}
+
+    converge(sandbox, "worker1", out)
+    assert drift_status(sandbox, "worker1", cudnn).returncode == 0
+    assert drift_status(sandbox, "worker1", cuda_11_5).returncode == 0

@@ -74,8 +74,15 @@ def throwaway_container(image: str | None, network: str | None) -> Iterator[str]
         print(f"removed the throwaway container {name}", flush=True)
 
 
+def copy_local_repo(container: str, deb: str, local: str | None) -> None:
+    """Put a local repository's .deb where the source says hosts find it (shared storage,
+    which a throwaway container lacks); ``local``: its path here, if not the same."""
+    subprocess.run(["docker", "exec", container, "mkdir", "-p", str(Path(deb).parent)], check=True)
+    subprocess.run(["docker", "cp", local or deb, f"{container}:{deb}"], check=True)
+
+
 def create(args: argparse.Namespace) -> int:
-    load_source_file(args.source)  # fail here, not inside pyinfra, on a bad file
+    source, _ = load_source_file(args.source)  # fail here, not inside pyinfra, on a bad file
     out = Path(args.out).resolve()
     data = [
         "--data", f"metapackage={args.metapackage}",
@@ -86,6 +93,8 @@ def create(args: argparse.Namespace) -> int:
         data += ["--data", f"also={json.dumps(args.also)}"]
     started = time.monotonic()
     with throwaway_container(args.image, args.network) as container:
+        if source.local_repo is not None:
+            copy_local_repo(container, source.local_repo.deb, args.local_repo_deb)
         done = pyinfra(f"@docker/{container}", "deploys/tools/manifest_create.py", "-y", *data)
     if done.returncode != 0:
         return done.returncode
@@ -206,6 +215,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--also", nargs="*", default=[], help="more install requests (pkg=version)")
     p.add_argument("--image", help="container image (default: the sandbox's Debian 12)")
     p.add_argument("--network", help="Docker network for the container")
+    p.add_argument(
+        "--local-repo-deb",
+        help="a local-repository source's .deb on this machine (default: its path in the "
+        "source file)",
+    )
     p.set_defaults(run=create)
 
     p = commands.add_parser("test", help="install a manifest in a clean container and check it")
