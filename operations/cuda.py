@@ -97,7 +97,10 @@ def _source_commands(source: VendorSource, architecture: str) -> list:
     already does). Facts are read now; nothing runs until the commands are yielded."""
     commands = []
     found = host.get_fact(KeyringFingerprints, path=source.keyring)
-    if source.key_url is None:
+    if source.local_repo is not None:
+        if found != (source.key_fingerprint,):
+            commands.append(local_repo_key_command(source))
+    elif source.key_url is None:
         # The distribution's own key: its keyring package owns the file; never write it.
         if source.key_fingerprint not in (found or ()):
             return [
@@ -107,9 +110,6 @@ def _source_commands(source: VendorSource, architecture: str) -> list:
                     "there). Nothing was changed."
                 )
             ]
-    elif source.local_repo is not None:
-        if found != (source.key_fingerprint,):
-            commands.append(local_repo_key_command(source))
     elif found != (source.key_fingerprint,):
         keyring = vendor_keyring(source.key_url, source.key_fingerprint)
         commands += files.put._inner(
@@ -137,6 +137,7 @@ def local_repo_key_command(source: VendorSource) -> str:
     directory = local.directory.rstrip("/")
     in_release = shlex.quote(f"{directory}/InRelease")
     release = shlex.quote(f"{directory}/Release")
+    release_gpg = shlex.quote(f"{directory}/Release.gpg")
     refusal = shlex.quote(
         f"{local.key_path} does not sign {source.url} as {source.key_fingerprint}: "
         "refusing to trust it"
@@ -148,9 +149,9 @@ def local_repo_key_command(source: VendorSource) -> str:
         f"if grep -q -- '-----BEGIN PGP' {key}; then "
         f"sed -e '1,/^$/d' -e '/^=/d' -e '/^-----END/d' {key} | base64 -d > \"$tmp\"; "
         f'else cat {key} > "$tmp"; fi; '
-        f"if [ -f {in_release} ]; then signed={in_release}; "
-        f'else signed="{release}.gpg {release}"; fi; '
-        'gpgv --status-fd 1 --keyring "$tmp" $signed 2>/dev/null'
+        f"if [ -f {in_release} ]; then set -- {in_release}; "
+        f"else set -- {release_gpg} {release}; fi; "
+        'gpgv --status-fd 1 --keyring "$tmp" "$@" 2>/dev/null'
         f" | awk -v fpr={shlex.quote(source.key_fingerprint)}"
         " '$2 == \"VALIDSIG\" && $NF == fpr { ok = 1 } END { exit !ok }'"
         f" || {{ echo {refusal} >&2; exit 1; }}; "

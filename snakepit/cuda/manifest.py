@@ -252,7 +252,7 @@ class ReleaseMatch(_Record):
 class SuiteLine(_Record):
     """One more ``deb URL suite`` line of the same vendor: same components, same key."""
 
-    url: HttpUrl = Field(description="the repository's URL")
+    url: RepoUrl = Field(description="the repository's URL (http(s); `file:` for the main line)")
     suite: AptWord = Field(description="the suite, e.g. bookworm-security")
 
 
@@ -343,6 +343,9 @@ class VendorSource(_Record):
                 raise FieldProblem("local_repo", "needs suite '/' and key_url None")
         elif self.url.startswith("file:"):
             raise FieldProblem("url", "a file: repository needs local_repo (its .deb)")
+        for index, line in enumerate(self.also):
+            if line.url.startswith("file:"):
+                raise FieldProblem(f"also[{index}].url", "must be an http(s) URL")
         if self.is_flat and self.components:
             raise FieldProblem(
                 "components", "must be empty for a flat repository (suite ending in /)"
