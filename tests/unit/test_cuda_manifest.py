@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from snakepit.cuda.aptsource import apt_files
+from snakepit.cuda.drift import record_path
 from snakepit.cuda.manifest import (
     ManifestError,
     ManifestPackage,
@@ -355,3 +356,56 @@ def test_manifest_docs_list_every_key():
     for key in ("pin_priority", "key_fingerprint", "packages", "boms", "origin", "schema: 1"):
         assert key in docs
     assert "`ReleaseMatch`" in docs
+
+
+# -- a local repository (cuDNN's .deb on shared storage) -------------------------------------
+
+LOCAL_REPO_MANIFEST = REPO / "tests/operations/cuda.manifest_installed/stub-cudnn.yaml"
+
+
+def test_local_repository_source_round_trips_and_writes_a_file_line(tmp_path):
+    manifest = load_manifest(LOCAL_REPO_MANIFEST)
+    local = manifest.source.local_repo
+    assert local.key_path == "/var/cudnn-local-repo-debian12-8.3.2.44/7fa2af80.pub"
+    copy = tmp_path / "stub-cudnn.yaml"
+    copy.write_text(dump_manifest(manifest))
+    assert load_manifest(copy) == manifest
+    listing = apt_files(manifest.source, "amd64")[0]
+    assert listing.content.splitlines()[1] == (
+        "deb [arch=amd64 signed-by=/usr/share/keyrings/"
+        "cudnn-local-repo-debian12-8.3.2.44-keyring.gpg] "
+        "file:/var/cudnn-local-repo-debian12-8.3.2.44 /"
+    )
+    assert manifest.source.offers("file:/var/cudnn-local-repo-debian12-8.3.2.44  Packages")
+    assert record_path(manifest) == "/var/lib/snakepit/cuda-manifest.nvidia-cudnn-local"
+    assert record_path(load_manifest(PRODUCTION)) == "/var/lib/snakepit/cuda-manifest"
+
+
+@pytest.mark.parametrize(
+    ("edit", "field", "problem"),
+    [
+        (_set("source", "local_repo", "deb", value="relops/x.deb"), "source.local_repo.deb",
+         "absolute path"),
+        (_set("source", "local_repo", "deb", value="/data/../etc/x.deb"), "source.local_repo.deb",
+         "without `..`"),
+        (_set("source", "local_repo", "directory", value="/var/x; rm -rf /"),
+         "source.local_repo.directory", "absolute path"),
+        (_set("source", "local_repo", "key", value="../7fa2af80.pub"), "source.local_repo.key",
+         "does not match"),
+        (_set("source", "url", value="file:/var/elsewhere"), "source.url",
+         "must be file:/var/cudnn-local-repo-debian12-8.3.2.44"),
+        (_set("source", "key_url", value="http://x/k.pub"), "source.local_repo",
+         "key_url None"),
+        (_delete("source", "local_repo"), "source.url", "needs local_repo"),
+        (_set("source", "url", value="file:relative"), "source.url", "file: path"),
+    ],
+)  # fmt: skip
+def test_bad_local_repository_field_is_named(tmp_path, edit, field, problem):
+    data = yaml.safe_load(LOCAL_REPO_MANIFEST.read_text())
+    edit(data)
+    path = tmp_path / "stub-cudnn.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    with pytest.raises(ManifestError) as caught:
+        load_manifest(path)
+    assert caught.value.field == field
+    assert problem in str(caught.value)
