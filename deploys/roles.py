@@ -61,8 +61,7 @@ def converge(roles: tuple[str, ...] = ROLES) -> None:
     barrier(name="slurmctld is up before any slurmd", reason="configless slurmd fetches from it")
     if worker:
         nfs_client(cluster)
-        manifest = context.cuda_manifest()
-        if manifest is not None:  # the exact CUDA/NVIDIA stack, before slurmd
+        for manifest in context.cuda_manifests():  # the exact CUDA/NVIDIA stack, before slurmd
             spec = cluster.node(host.name)
             cuda_manifest(
                 manifest,

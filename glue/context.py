@@ -22,7 +22,7 @@ from facts.slurm import AppliedNodeTable
 from glue import loading
 from glue.loading import cluster_from_inventory
 from operations.cuda import resolve_manifest
-from snakepit.cuda.manifest import CudaManifest, for_release
+from snakepit.cuda.manifest import CudaManifest, for_worker
 from snakepit.model import Cluster
 from snakepit.schema import DataError, Schema, validate
 from snakepit.secrets import Secrets, load_secrets, secrets_path
@@ -190,29 +190,27 @@ def tool_options(model: type[T]) -> T:
 
 
 def brings_driver(worker) -> bool:
-    """Whether this run installs a GPU driver on ``worker`` (its manifest has one)."""
-    chosen = manifest_for(worker)
-    return chosen is not None and bool(chosen.driver_packages)
+    """Whether this run installs a GPU driver on ``worker`` (one of its manifests has one)."""
+    return any(manifest.driver_packages for manifest in manifests_for(worker))
 
 
-def cuda_manifest() -> CudaManifest | None:
-    """This worker's exact CUDA manifest (loaded and validated once per run), or None."""
-    return manifest_for(host)
+def cuda_manifests() -> tuple[CudaManifest, ...]:
+    """This worker's exact manifests (loaded and validated once per run), maybe none."""
+    return manifests_for(host)
 
 
-def manifest_for(worker) -> CudaManifest | None:
-    """``worker``'s exact CUDA manifest (loaded and validated once per run), or None.
-
-    Of a list (one per release), the one for the worker's distro and release; when none
-    is, the first, which the installing operation then refuses naming both releases."""
+def manifests_for(worker) -> tuple[CudaManifest, ...]:
+    """``worker``'s exact manifests (loaded and validated once per run): the CUDA/driver
+    stack's and each local repository's (cuDNN), of a list the one for the worker's distro
+    and release (``snakepit.cuda.manifest.for_worker``)."""
     paths = cluster().node(worker.name).cuda_manifests
     if not paths:
-        return None
+        return ()
     manifests = tuple(manifest(path) for path in paths)
     if len(manifests) == 1:
-        return manifests[0]
+        return manifests
     meta = worker.get_fact(LinuxDistribution)["release_meta"]
-    return for_release(manifests, meta.get("ID"), meta.get("VERSION_ID")) or manifests[0]
+    return for_worker(manifests, meta.get("ID"), meta.get("VERSION_ID"))
 
 
 def manifest(path: str) -> CudaManifest:

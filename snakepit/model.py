@@ -525,7 +525,8 @@ class HostData(Schema):
         None,
         description="(workers) manifests/<name>.yaml installed before slurmd, or a list of "
         "them, one per release: the one whose target is the worker's distro and release "
-        "applies; None: unmanaged",
+        "applies; a local repository's manifest (cuDNN) is listed beside them (one per "
+        "release too) and installed as well; None: unmanaged",
     )
     cuda_drain_timeout_s: Positive = Field(
         3600,

@@ -15,8 +15,7 @@ from deploys.concerns.cuda import cuda_manifest, gpu_health
 from glue import context
 
 if context.is_worker():
-    manifest = context.cuda_manifest()
-    if manifest is not None:
+    for manifest in context.cuda_manifests():  # the CUDA stack's, then any local repository's
         spec = context.cluster().node(host.name)
         cuda_manifest(
             manifest,

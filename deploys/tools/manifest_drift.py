@@ -17,13 +17,14 @@ from pyinfra import host
 from deploys.tools.options import DriftOptions
 from glue import context
 from operations.cuda import read_drift
+from snakepit.cuda.drift import combined
 
 out = context.tool_options(DriftOptions).drift_out
 record: dict[str, object] = {"host": host.name}
-manifest = context.cuda_manifest() if context.is_worker() else None
-if manifest is None:
+manifests = context.cuda_manifests() if context.is_worker() else ()
+if not manifests:
     record["skipped"] = "no cuda_manifest in its data"
 else:
-    record["drift"] = read_drift(manifest).to_json()
+    record["drift"] = combined([read_drift(manifest) for manifest in manifests]).to_json()
 name = hashlib.sha256(host.name.encode()).hexdigest()[:16]
 (Path(out) / f"{name}.json").write_text(json.dumps(record))

@@ -108,6 +108,17 @@ class HostDrift:
         }
 
 
+def combined(drifts: list[HostDrift]) -> HostDrift:
+    """A host's drift from all its manifests (the CUDA stack's and a local repository's)
+    as one report: the names joined with ``+``."""
+    if len(drifts) == 1:
+        return drifts[0]
+    packages = sorted((p for d in drifts for p in d.packages), key=lambda p: (p.name, p.arch))
+    return HostDrift(
+        "+".join(d.manifest for d in drifts), sum(d.checked for d in drifts), tuple(packages)
+    )
+
+
 def _present(package: DebPackage) -> bool:
     # dpkg has files of it: anything but not-installed and config-files.
     return package.status not in ("n", "c")
@@ -151,12 +162,11 @@ _RECORD_HEADER = "# Managed by snakepit-pyinfra: the CUDA manifest last installe
 
 def record_path(manifest: CudaManifest) -> str:
     """Where a host records the manifest it last installed. A local repository's manifest
-    (cuDNN) lives beside the CUDA one, so it keeps a record of its own, named by its
-    source: neither counts the other's packages as left behind."""
-    source = manifest.source
-    if source.local_repo is None:
+    (cuDNN) lives beside the CUDA one, so it keeps a record of its own, named by its slot
+    (its source): neither counts the other's packages as left behind."""
+    if manifest.slot is None:
         return MANIFEST_RECORD
-    return f"{MANIFEST_RECORD}.{source.name}"
+    return f"{MANIFEST_RECORD}.{manifest.slot}"
 
 
 def manifest_record(manifest: CudaManifest) -> str:

@@ -468,6 +468,13 @@ class CudaManifest(_Record):
         them gets its driver from this run, so no driver yet is not a GPU missing."""
         return tuple(p for p in self.packages if DRIVER_PACKAGE_RE.match(p.name))
 
+    @property
+    def slot(self) -> str | None:
+        """What the manifest pins beside others on one host: None for the CUDA/driver stack;
+        a local repository's source name (cuDNN) for a manifest that lives beside it."""
+        source = self.source
+        return None if source.local_repo is None else source.name
+
     def by_key(self) -> dict[str, ManifestPackage]:
         return {package.key: package for package in self.packages}
 
@@ -550,14 +557,30 @@ def for_release(
     return None
 
 
+def for_worker(
+    manifests: tuple[CudaManifest, ...], distro: str | None, release: str | None
+) -> tuple[CudaManifest, ...]:
+    """The manifests a worker installs, of its list: per slot (the CUDA stack, each local
+    repository), the one for its distro and release; where a slot has none, its first, which
+    the installing operation then refuses naming both releases."""
+    slots: dict[str | None, list[CudaManifest]] = {}
+    for manifest in manifests:
+        slots.setdefault(manifest.slot, []).append(manifest)
+    return tuple(
+        group[0] if len(group) == 1 else (for_release(tuple(group), distro, release) or group[0])
+        for group in slots.values()
+    )
+
+
 def one_per_release(manifests: tuple[CudaManifest, ...]) -> str | None:
-    """Why a worker's list of manifests is ambiguous (two for one target), if it is."""
-    seen: dict[str, str] = {}
+    """Why a worker's list of manifests is ambiguous (two of one slot for one target)."""
+    seen: dict[tuple[str, str | None], str] = {}
     for manifest in manifests:
         target = manifest.target.describe()
-        if target in seen:
-            return f"{seen[target]} and {manifest.name} are both for {target}: list one per release"
-        seen[target] = manifest.name
+        key = (target, manifest.slot)
+        if key in seen:
+            return f"{seen[key]} and {manifest.name} are both for {target}: list one per release"
+        seen[key] = manifest.name
     return None
 
 

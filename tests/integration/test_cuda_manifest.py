@@ -346,7 +346,9 @@ def test_production_driver_manifest_installs_exactly_from_debian(sandbox):
 CUDNN_DEB_ON_HOSTS = f"/srv/shared/relops_data/{CUDNN_DEB}"
 
 
-def test_cudnn_manifest_from_a_local_repository(repo, manifests, sandbox, tmp_path):
+def test_cudnn_manifest_from_a_local_repository(
+    repo, manifests, sandbox, tmp_path, record_property
+):
     """The Puppet project's cuDNN pin, from NVIDIA's local-repository .deb kept on shared
     storage: create makes the manifest, the worker deploy installs it exactly and holds it
     beside its CUDA manifest, drift is reported and corrected."""
@@ -370,7 +372,11 @@ def test_cudnn_manifest_from_a_local_repository(repo, manifests, sandbox, tmp_pa
     subprocess.run(["docker", "exec", container.name, "mkdir", "-p", "/srv/shared/relops_data"],
                    check=True)  # fmt: skip
     subprocess.run(["docker", "cp", str(deb), f"{container.name}:{CUDNN_DEB_ON_HOSTS}"], check=True)
-    converge(sandbox, "worker1", out)
+    both = json.dumps([str(cuda_11_5.path), str(out)])  # the data: beside the CUDA manifest
+    result, seconds = converge(sandbox, "worker1", both)
+    record_property("cudnn_install_s", round(seconds, 1))
+    cuda_ops = [op for op in result.json["results"]["operations"] if "cuda-11-5" in op["name"]]
+    assert cuda_ops and all(op["no_change"] == ["worker1"] for op in cuda_ops)  # untouched
     drift = host_drift(sandbox, "worker1", cudnn)
     assert drift.in_sync, [f"{p.key} {p.describe()}" for p in drift.packages]
     assert {"libcudnn8", "libcudnn8-dev", "libcudnn8-samples"} <= parse_showhold(
@@ -392,6 +398,6 @@ def test_cudnn_manifest_from_a_local_repository(repo, manifests, sandbox, tmp_pa
     kinds = {d["package"]: d["kinds"] for d in report["hosts"]["worker1"]["drift"]}
     assert kinds == {"libcudnn8": ["not-held"], "libcudnn8-samples": ["missing"]}
 
-    converge(sandbox, "worker1", out)
+    converge(sandbox, "worker1", both)
     assert drift_status(sandbox, "worker1", cudnn).returncode == 0
     assert drift_status(sandbox, "worker1", cuda_11_5).returncode == 0
