@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from snakepit.cuda.aptsource import apt_files
-from snakepit.cuda.drift import record_path
+from snakepit.cuda.drift import HostDrift, PackageDrift, combined, record_path
 from snakepit.cuda.manifest import (
     ManifestError,
     ManifestPackage,
@@ -17,6 +17,7 @@ from snakepit.cuda.manifest import (
     dump_manifest,
     dump_source_file,
     for_release,
+    for_worker,
     load_manifest,
     load_source_file,
     one_per_release,
@@ -409,3 +410,27 @@ def test_bad_local_repository_field_is_named(tmp_path, edit, field, problem):
         load_manifest(path)
     assert caught.value.field == field
     assert problem in str(caught.value)
+
+
+def test_a_local_repository_manifest_lives_beside_the_cuda_one():
+    bookworm, trixie = load_manifest(DEBIAN12_MANIFEST), load_manifest(DEBIAN13_MANIFEST)
+    cudnn = load_manifest(LOCAL_REPO_MANIFEST)
+    listed = (bookworm, trixie, cudnn)
+    assert one_per_release(listed) is None  # another slot: not a second manifest for debian 12
+    assert for_worker(listed, "debian", "12") == (bookworm, cudnn)
+    assert for_worker(listed, "debian", "13") == (trixie, cudnn)
+    assert one_per_release((cudnn, cudnn)) is not None
+    assert (bookworm.slot, cudnn.slot) == (None, "nvidia-cudnn-local")
+
+
+def test_drift_of_several_manifests_is_one_report():
+    first = HostDrift(
+        "cuda-11-5", 3, (PackageDrift("b", "amd64", ("missing",), "1", None, "n", False),)
+    )
+    second = HostDrift(
+        "cudnn-8", 2, (PackageDrift("a", "amd64", ("not-held",), "1", "1", "ii", False),)
+    )
+    both = combined([first, second])
+    assert (both.manifest, both.checked) == ("cuda-11-5+cudnn-8", 5)
+    assert [p.name for p in both.packages] == ["a", "b"]
+    assert combined([first]) is first
