@@ -373,10 +373,8 @@ def test_cudnn_manifest_from_a_local_repository(
                    check=True)  # fmt: skip
     subprocess.run(["docker", "cp", str(deb), f"{container.name}:{CUDNN_DEB_ON_HOSTS}"], check=True)
     both = json.dumps([str(cuda_11_5.path), str(out)])  # the data: beside the CUDA manifest
-    result, seconds = converge(sandbox, "worker1", both)
+    _, seconds = converge(sandbox, "worker1", both)
     record_property("cudnn_install_s", round(seconds, 1))
-    cuda_ops = [op for op in result.json["results"]["operations"] if "cuda-11-5" in op["name"]]
-    assert cuda_ops and all(op["no_change"] == ["worker1"] for op in cuda_ops)  # untouched
     drift = host_drift(sandbox, "worker1", cudnn)
     assert drift.in_sync, [f"{p.key} {p.describe()}" for p in drift.packages]
     assert {"libcudnn8", "libcudnn8-dev", "libcudnn8-samples"} <= parse_showhold(
