@@ -61,12 +61,14 @@ def converge(roles: tuple[str, ...] = ROLES) -> None:
     barrier(name="slurmctld is up before any slurmd", reason="configless slurmd fetches from it")
     if worker:
         nfs_client(cluster)
-        for manifest in context.cuda_manifests():  # the exact CUDA/NVIDIA stack, before slurmd
+        manifests = context.cuda_manifests()  # the exact CUDA/NVIDIA stack (and cuDNN's)
+        for manifest in manifests:  # before slurmd
             spec = cluster.node(host.name)
             cuda_manifest(
                 manifest,
                 remove_unlisted=spec.cuda_remove_unlisted,
                 drain_timeout_s=spec.cuda_drain_timeout_s,
+                beside=tuple(m for m in manifests if m is not manifest),
                 spec=spec,
                 line=context.node_line(host.name),  # driver ready, GPUs detected
             )

@@ -188,11 +188,12 @@ def _record(manifest: CudaManifest) -> list[str] | None:
     return host.get_fact(FileContents, path=record_path(manifest))
 
 
-def read_drift(manifest: CudaManifest) -> HostDrift:
-    """The current host's drift from a manifest, from three facts (read-only)."""
+def read_drift(manifest: CudaManifest, beside: tuple[str, ...] = ()) -> HostDrift:
+    """The current host's drift from a manifest, from three facts (read-only). ``beside``:
+    the ``name:arch`` of the host's other manifests (``compute_drift``)."""
     bom = host.get_fact(DpkgBom)
     policies = _policies(manifest, bom)
-    return compute_drift(manifest, bom, policies, recorded_packages(_record(manifest)))
+    return compute_drift(manifest, bom, policies, recorded_packages(_record(manifest)), beside)
 
 
 def _record_command(manifest: CudaManifest) -> str:
@@ -247,7 +248,11 @@ def vendor_source(source: VendorSource, architecture: str):
 
 
 @operation()
-def manifest_installed(manifest: CudaManifest | str | Path, remove_unlisted: bool = True):
+def manifest_installed(
+    manifest: CudaManifest | str | Path,
+    remove_unlisted: bool = True,
+    beside: tuple[str, ...] = (),
+):
     """
     Install exactly the packages of a CUDA manifest and hold them.
 
@@ -256,6 +261,8 @@ def manifest_installed(manifest: CudaManifest | str | Path, remove_unlisted: boo
       of the manifest the host last installed (``/var/lib/snakepit/cuda-manifest``), that
       the manifest does not list, so the host holds exactly the manifest (``False``: they
       stay, without a hold, the plan says so and drift reports them as extra)
+    + beside: ``name:arch`` of the host's other manifests (a local repository's beside the
+      CUDA one): never removed or reported as extra by this one
 
     Configures the vendor source as ``vendor_source`` does, then compares the host's dpkg
     database with the manifest (``snakepit.cuda.drift``) and applies the plan: holds lifted
@@ -287,7 +294,7 @@ def manifest_installed(manifest: CudaManifest | str | Path, remove_unlisted: boo
         return
     policies = _policies(manifest, bom)
     record = _record(manifest)
-    drift = compute_drift(manifest, bom, policies, recorded_packages(record))
+    drift = compute_drift(manifest, bom, policies, recorded_packages(record), beside)
     plan = plan_changes(drift, manifest, remove_unlisted)
     source_commands = _source_commands(manifest.source, native)
     lacking = unavailable(plan.to_install(), manifest.source, native, policies)
@@ -407,15 +414,16 @@ def gpu_health(node: str):
     yield action.command()
 
 
-def _pending_plan(manifest: CudaManifest, remove_unlisted: bool) -> Plan | None:
+def _pending_plan(
+    manifest: CudaManifest, remove_unlisted: bool, beside: tuple[str, ...]
+) -> Plan | None:
     """The plan manifest_installed will apply (None: the manifest is not for this host,
     which manifest_installed refuses)."""
     bom = host.get_fact(DpkgBom)
     if _wrong_target(manifest, bom) is not None:
         return None
-    drift = compute_drift(
-        manifest, bom, _policies(manifest, bom), recorded_packages(_record(manifest))
-    )
+    previous = recorded_packages(_record(manifest))
+    drift = compute_drift(manifest, bom, _policies(manifest, bom), previous, beside)
     return plan_changes(drift, manifest, remove_unlisted)
 
 
@@ -425,6 +433,7 @@ def drained_for_change(
     node: str,
     remove_unlisted: bool = True,
     timeout_s: int = 3600,
+    beside: tuple[str, ...] = (),
 ):
     """
     Before a manifest change that installs or removes packages: drain the worker's node
@@ -438,6 +447,7 @@ def drained_for_change(
     + node: the worker's Slurm node name
     + remove_unlisted: as for ``manifest_installed`` (whether removals count)
     + timeout_s: how long to wait for the node's jobs to end
+    + beside: as for ``manifest_installed``
 
     **Example:**
 
@@ -449,7 +459,7 @@ def drained_for_change(
     if not host.state.is_executing:
         host.noop(f"{node}: drained for {manifest.name} when the deploy runs, if packages change")
         return
-    plan = _pending_plan(manifest, remove_unlisted)
+    plan = _pending_plan(manifest, remove_unlisted, beside)
     if plan is None or not plan.needs_transaction:
         host.noop(f"{node}: no package of {manifest.name} changes: not drained")
         return

@@ -20,6 +20,7 @@ def cuda_manifest(
     drain_timeout_s: int = 3600,
     spec: NodeSpec | None = None,
     line: NodeLine | None = None,
+    beside: tuple[CudaManifest, ...] = (),
 ) -> None:
     """Install a manifest's exact packages, held; change nothing when the host matches.
     A change never happens under a running job: the node is drained first and waited for
@@ -34,19 +35,24 @@ def cuda_manifest(
     + spec, line: the worker's declared data and planned node line; given, and the
       manifest brings a driver for GPUs the line has, the driver is loaded and the GPUs
       checked before the node is resumed
+    + beside: the host's other manifests (cuDNN's beside CUDA's): their packages are never
+      this one's extras
     """
     loaded = cuda.resolve_manifest(manifest)
+    others = tuple(package.key for other in beside for package in other.packages)
     cuda.drained_for_change(
         name=f"Drain {host.name} and wait for its jobs if {loaded.name} changes packages",
         manifest=loaded,
         node=host.name,
         remove_unlisted=remove_unlisted,
         timeout_s=drain_timeout_s,
+        beside=others,
     )
     cuda.manifest_installed(
         name=f"Install exactly the {len(loaded.packages)} packages of {loaded.name}, held",
         manifest=loaded,
         remove_unlisted=remove_unlisted,
+        beside=others,
     )
     if spec is not None and line is not None and loaded.driver_packages and line.gpus:
         driver_ready(spec, line)

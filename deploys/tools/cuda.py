@@ -15,11 +15,13 @@ from deploys.concerns.cuda import cuda_manifest, gpu_health
 from glue import context
 
 if context.is_worker():
-    for manifest in context.cuda_manifests():  # the CUDA stack's, then any local repository's
+    manifests = context.cuda_manifests()  # the CUDA stack's, then any local repository's
+    for manifest in manifests:
         spec = context.cluster().node(host.name)
         cuda_manifest(
             manifest,
             remove_unlisted=spec.cuda_remove_unlisted,
             drain_timeout_s=spec.cuda_drain_timeout_s,
+            beside=tuple(m for m in manifests if m is not manifest),
         )
     gpu_health()  # as the converge does after slurmd: a broken stack drains the node

@@ -25,6 +25,10 @@ manifests = context.cuda_manifests() if context.is_worker() else ()
 if not manifests:
     record["skipped"] = "no cuda_manifest in its data"
 else:
-    record["drift"] = combined([read_drift(manifest) for manifest in manifests]).to_json()
+    drifts = [
+        read_drift(m, tuple(p.key for o in manifests if o is not m for p in o.packages))
+        for m in manifests
+    ]
+    record["drift"] = combined(drifts).to_json()
 name = hashlib.sha256(host.name.encode()).hexdigest()[:16]
 (Path(out) / f"{name}.json").write_text(json.dumps(record))

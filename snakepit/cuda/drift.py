@@ -188,10 +188,13 @@ def compute_drift(
     bom: Bom,
     policies: Mapping[str, AptPolicy],
     previous: Iterable[str] = (),
+    beside: Iterable[str] = (),
 ) -> HostDrift:
     """Compare a host's BOM (and apt's origin data) with a manifest. ``previous``: the
     ``name:arch`` of the manifest the host last installed; those still installed and not
-    in this manifest are extra too, whatever their origin."""
+    in this manifest are extra too, whatever their origin. ``beside``: the ``name:arch`` of
+    the host's other manifests (cuDNN's beside CUDA's), never extra here even where this
+    vendor's repository offers them too (NVIDIA's CUDA repository carries libcudnn8)."""
     drifted: list[PackageDrift] = []
     for wanted in manifest.packages:
         entry = bom.get(wanted.key)
@@ -228,7 +231,7 @@ def compute_drift(
                     entry.held,
                 )
             )
-    listed = manifest.by_key()
+    listed = {**dict.fromkeys(beside), **manifest.by_key()}
     vendor = installed_from(manifest.source, manifest.target.architecture, bom, policies)
     left = [bom[key] for key in previous if key in bom and _present(bom[key])]
     for entry in {package.key: package for package in [*vendor, *left]}.values():

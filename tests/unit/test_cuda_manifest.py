@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from snakepit.cuda.aptsource import apt_files
-from snakepit.cuda.drift import HostDrift, PackageDrift, combined, record_path
+from snakepit.cuda.drift import HostDrift, PackageDrift, combined, compute_drift, record_path
 from snakepit.cuda.manifest import (
     ManifestError,
     ManifestPackage,
@@ -23,6 +23,7 @@ from snakepit.cuda.manifest import (
     one_per_release,
     render_manifest_docs,
 )
+from snakepit.parsers.apt import parse_apt_policy
 from snakepit.parsers.dpkg import parse_dpkg_list
 
 REPO = Path(__file__).resolve().parents[2]
@@ -434,3 +435,20 @@ def test_drift_of_several_manifests_is_one_report():
     assert (both.manifest, both.checked) == ("cuda-11-5+cudnn-8", 5)
     assert [p.name for p in both.packages] == ["a", "b"]
     assert combined([first]) is first
+
+
+def test_a_package_of_the_manifest_beside_is_never_extra():
+    """NVIDIA's CUDA repository also offers libcudnn8: the CUDA manifest's drift must not
+    count the cuDNN manifest's package as its own extra."""
+    manifest = load_manifest(PRODUCTION)
+    url = manifest.source.url.rstrip("/")
+    bom = parse_dpkg_list("ii  libcudnn8  8.3.2.44-1+cuda11.5  amd64  cuDNN\n")
+    policy = parse_apt_policy(
+        "libcudnn8:\n  Installed: 8.3.2.44-1+cuda11.5\n  Candidate: 8.3.2.44-1+cuda11.5\n"
+        "  Version table:\n *** 8.3.2.44-1+cuda11.5 600\n"
+        f"        600 {url}  Packages\n        100 /var/lib/dpkg/status\n"
+    )
+    alone = compute_drift(manifest, bom, policy)
+    assert "libcudnn8:amd64" in {p.key for p in alone.of_kind("extra")}
+    beside = compute_drift(manifest, bom, policy, beside=("libcudnn8:amd64",))
+    assert "libcudnn8:amd64" not in {p.key for p in beside.of_kind("extra")}
