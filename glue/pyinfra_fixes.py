@@ -5,6 +5,11 @@ pyinfra turns OSError and SSHException from a command into a failure of that hos
 the peer vanishes while paramiko opens a channel, paramiko re-raises its transport's
 EOFError, which escapes pyinfra's handler and aborts the whole run after the current
 operation. Here the SSH connector reports that EOFError as the SSHException it is.
+
+Whatever paramiko says when the peer is gone (EOFError, "SSH session not active", "Socket
+is closed", a reset connection), the host's one error line says so in words:
+``[worker2] Command socket/SSH error: SSHException('connection lost (SSH session not
+active)',)``.
 """
 
 from __future__ import annotations
@@ -24,6 +29,14 @@ def _eof_as_ssh_error(method):
             return method(*args, **kwargs)
         except EOFError as error:
             raise SSHException(f"connection lost ({error.__class__.__name__})") from error
+        except (SSHException, ConnectionError) as error:
+            if str(error).startswith("connection lost"):
+                raise
+            raise SSHException(f"connection lost ({error})") from error
+        except OSError as error:
+            if "Socket is closed" not in str(error):
+                raise  # a local file, say: not the connection
+            raise SSHException(f"connection lost ({error})") from error
 
     setattr(wrapper, _PATCHED, True)
     return wrapper

@@ -582,6 +582,10 @@ def test_worker_killed_mid_converge_then_rerun_converges(sandbox, converged):
     seen += process.stderr.readlines()
     assert process.wait(timeout=900) != 0
     log = "".join(seen)
+    # The lost host's error says so, in one line and in words; no traceback.
+    lost = [line for line in seen if line.strip().startswith("[worker2]") and "rror" in line]
+    assert any("connection lost" in line for line in lost), lost
+    assert "Traceback" not in log, log[-3000:]
     # The others went on to the end of the deploy.
     assert "Starting operation: Slurm controller (head) | slurmctld running and enabled" in log
     for host in ("head", "worker1"):
