@@ -58,6 +58,8 @@ Value tags (in ``args`` and ``kwargs``; in fact values only ``tuple:``):
 * ``"secret:LABEL:TEXT"`` is ``SecretBytes(b"TEXT", "LABEL")`` (LABEL holds no ``:``)
 * ``"file:NAME"`` is the absolute path of NAME, relative to the case's folder
 * ``"vendor_source:NAME"`` is the ``source`` of the CUDA manifest NAME (as ``file:``)
+* ``"function:MODULE.NAME"`` is that Python function (a callback an operation runs later);
+  a yielded callback is written ``["function", "MODULE.NAME", {its keyword arguments}]``
 
 Each case starts with a cold controller: the ``functools`` caches of the operation's module
 (the fetched vendor key, loaded manifests) are cleared first.
@@ -127,6 +129,9 @@ def parse_value(value: Any, case_dir: Path, string_tags: bool = True) -> Any:
             return str((case_dir / rest).resolve())
         if tag == "vendor_source":
             return load_manifest(case_dir / rest).source
+        if tag == "function":
+            module, _, name = rest.rpartition(".")
+            return getattr(import_module(module), name)
         return value
     if isinstance(value, list):
         if value and value[0] == "tuple:":
@@ -251,7 +256,10 @@ def render(command: Any) -> Any:
     elif isinstance(command, FileDownloadCommand):
         rendered = ["download", str(command.src), str(command.dest)]
     elif isinstance(command, FunctionCommand):
-        rendered = ["function", command.function.__name__]
+        function = command.function
+        rendered = ["function", function.__name__]
+        if command.kwargs:
+            rendered.append(command.kwargs)
     else:
         raise AssertionError(f"{command!r} is not a command this runner knows")
     if command.connector_arguments:

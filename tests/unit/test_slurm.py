@@ -834,3 +834,21 @@ def test_restart_fingerprint_ignores_comments_and_order():
     assert restart_fingerprint(text) == restart_fingerprint(shuffled)
     assert restart_fingerprint(text) != restart_fingerprint(text, "extra")
     assert restart_fingerprint(text) != restart_fingerprint(text.replace("=a", "=b"))
+
+
+def test_plan_nodes_outside_the_run_from_the_record_else_declared():
+    from snakepit.slurm import FROM_DECLARED, FROM_RECORD, declared_line
+
+    cluster = production_cluster()
+    found = production_detected(cluster)
+    seen = plan_nodes(cluster, found)
+    recorded = {"mlc1": dataclasses.replace(seen[1], real_memory=1000, partition="old")}
+    in_run = {name: found[name] for name in ("mlc0",)}
+    lines = plan_nodes(cluster, in_run, recorded)
+    assert [line.source for line in lines[:3]] == ["facts", FROM_RECORD, FROM_DECLARED]
+    # The record's hardware, the data's partition; it is not re-checked against facts.
+    assert (lines[1].real_memory, lines[1].partition) == (1000, "txp")
+    assert lines[2] == declared_line(cluster.node("mlc2"))
+    assert lines[2].gres == (Gres("nvidia_titan_xp", 8, "/dev/nvidia[0-7]"),)
+    # A DefMemPerCPU that a declared line's RealMemory=1 cannot hold stops nothing.
+    assert lines[2].real_memory == 1
