@@ -26,7 +26,7 @@ def _eof_as_ssh_error(method):
     @functools.wraps(method)
     def wrapper(*args, **kwargs):
         try:
-            return method(*args, **kwargs)
+            result = method(*args, **kwargs)
         except EOFError as error:
             raise SSHException(f"connection lost ({error.__class__.__name__})") from error
         except (SSHException, ConnectionError) as error:
@@ -37,9 +37,25 @@ def _eof_as_ssh_error(method):
             if "Socket is closed" not in str(error):
                 raise  # a local file, say: not the connection
             raise SSHException(f"connection lost ({error})") from error
+        # A peer that vanished mid-command may end it without an exception: a failed
+        # command over a transport that is no longer active is a lost connection too.
+        if _failed(result) and not _transport_active(args[0] if args else None):
+            raise SSHException("connection lost (the host stopped answering)")
+        return result
 
     setattr(wrapper, _PATCHED, True)
     return wrapper
+
+
+def _failed(result) -> bool:
+    status = result[0] if isinstance(result, tuple) and result else result
+    return status is False
+
+
+def _transport_active(connector) -> bool:
+    client = getattr(connector, "client", None)
+    transport = client.get_transport() if client is not None else None
+    return True if client is None else bool(transport and transport.is_active())
 
 
 def apply() -> None:

@@ -64,3 +64,35 @@ def test_a_local_file_error_is_not_a_lost_connection(monkeypatch):
     pyinfra_fixes.apply()
     with pytest.raises(FileNotFoundError):
         SSHConnector.put_file(object(), "src", "dest")
+
+
+class _Transport:
+    def __init__(self, active: bool):
+        self.active = active
+
+    def is_active(self) -> bool:
+        return self.active
+
+
+class _Client:
+    def __init__(self, transport):
+        self.transport = transport
+
+    def get_transport(self):
+        return self.transport
+
+
+class _Connector:
+    def __init__(self, transport):
+        self.client = _Client(transport)
+
+
+def test_a_command_failed_over_a_dead_transport_is_a_lost_connection(monkeypatch):
+    monkeypatch.setattr(SSHConnector, "run_shell_command", lambda self, *a, **k: (False, []))
+    pyinfra_fixes.apply()
+    with pytest.raises(SSHException, match="connection lost"):
+        SSHConnector.run_shell_command(_Connector(_Transport(False)), "true")
+    with pytest.raises(SSHException, match="connection lost"):
+        SSHConnector.run_shell_command(_Connector(None), "true")
+    # A command that failed over a live connection failed on its own: left as it is.
+    assert SSHConnector.run_shell_command(_Connector(_Transport(True)), "false") == (False, [])
