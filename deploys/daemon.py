@@ -9,8 +9,8 @@ what will happen, and the same text is handed to `applied`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from io import StringIO
 
 from pyinfra import host
@@ -55,6 +55,9 @@ class Apply:
     reconfigure: Sequence[str] = ()  # empty: every change restarts
     record: str | None = None  # default: the service's name
     name: str | None = None  # default: "<service>: <what will happen>"
+    # Run after the action, before the record: False fails the host (see `applied`).
+    verify: Callable[..., bool] | None = None
+    verify_kwargs: Mapping = field(default_factory=dict)
 
 
 def daemon(
@@ -111,6 +114,8 @@ def daemon(
             full_fingerprint=apply.full_fingerprint,
             restart=list(apply.restart),
             reconfigure=list(apply.reconfigure),
+            verify=apply.verify,
+            verify_kwargs=apply.verify_kwargs,
         )
     systemd.service(
         name=f"{service} running and enabled", service=service, running=True, enabled=True

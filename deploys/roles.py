@@ -10,11 +10,18 @@ from __future__ import annotations
 from pyinfra import host
 
 from deploys.concerns.base import base
-from deploys.concerns.cuda import cuda_manifest
+from deploys.concerns.cuda import cuda_manifest, gpu_health
 from deploys.concerns.munge import munge
 from deploys.concerns.nfs import nfs_client, nfs_server
 from deploys.concerns.proxy import proxy_client, proxy_server
-from deploys.concerns.slurm import slurmctld, slurmd, slurmdbd, slurmrestd
+from deploys.concerns.slurm import (
+    slurmctld,
+    slurmd,
+    slurmd_retired,
+    slurmd_stopped_before_restart,
+    slurmdbd,
+    slurmrestd,
+)
 from deploys.concerns.users import users
 from glue import context
 from operations.ordering import barrier
@@ -43,6 +50,8 @@ def converge(roles: tuple[str, ...] = ROLES) -> None:
     base(cluster, worker=worker)
     users(cluster)
     munge(secrets)
+    if worker:  # a slurmd this run restarts registers first with its new lines
+        slurmd_stopped_before_restart(cluster)
     if head:
         nfs_server(cluster)
         slurmdbd(cluster, secrets)
@@ -55,5 +64,18 @@ def converge(roles: tuple[str, ...] = ROLES) -> None:
         manifest = context.cuda_manifest()
         if manifest is not None:  # the exact CUDA/NVIDIA stack, before slurmd
             spec = cluster.node(host.name)
-            cuda_manifest(manifest, remove_unlisted=spec.cuda_remove_unlisted)
+            cuda_manifest(
+                manifest,
+                remove_unlisted=spec.cuda_remove_unlisted,
+                drain_timeout_s=spec.cuda_drain_timeout_s,
+                spec=spec,
+                line=context.node_line(host.name),  # driver ready, GPUs detected
+            )
         slurmd(cluster)
+        gpu_health()  # drain a worker whose GPU stack is broken; resume it once healthy
+
+
+def retire() -> None:
+    """Take this worker out of Slurm (deploys/retire.py); other hosts get nothing."""
+    if context.is_worker():
+        slurmd_retired()

@@ -7,6 +7,7 @@ import shlex
 from pyinfra.api import FactBase
 
 from snakepit.parsers.slurm_nodes import EXIT_MARKER, SlurmNodeTable, parse_show_nodes
+from snakepit.slurm import NODE_TABLE_RECORD, NodeLine, parse_node_table_record
 
 # slurmctld answers in milliseconds; a hung one must not stall the whole run.
 SCONTROL_TIMEOUT_S = 30
@@ -40,3 +41,23 @@ class SlurmNodes(FactBase[SlurmNodeTable]):
 
     def process(self, output: list[str]) -> SlurmNodeTable:
         return parse_show_nodes(output)
+
+
+class AppliedNodeTable(FactBase[dict]):
+    """
+    Returns the node lines the head last applied (``snakepit.slurm.NODE_TABLE_RECORD``), by
+    node name, as ``snakepit.slurm.NodeLine``; empty when there is no (readable) record.
+
+    The lines of workers outside the run, or unreachable, are taken from here instead of
+    connecting to them.
+    """
+
+    def command(self) -> str:
+        return f"cat {NODE_TABLE_RECORD} 2>/dev/null || true"
+
+    @staticmethod
+    def default() -> dict[str, NodeLine]:
+        return {}  # no record yet (pyinfra gives a fact that printed nothing its default)
+
+    def process(self, output: list[str]) -> dict[str, NodeLine]:
+        return parse_node_table_record("\n".join(output))

@@ -12,19 +12,28 @@ from typing import TypeVar
 from gevent.lock import RLock
 from pyinfra import host, logger
 from pyinfra.api import DeployError
-from pyinfra.context import ctx_inventory
+from pyinfra.context import ctx_inventory, ctx_state
+from pyinfra.facts.server import LinuxDistribution
 
 from facts.hardware import Hardware
 from facts.nvidia import NvidiaDeviceFiles, NvidiaSmi
 from facts.os_release import OsRelease
+from facts.slurm import AppliedNodeTable
 from glue import loading
 from glue.loading import cluster_from_inventory
 from operations.cuda import resolve_manifest
-from snakepit.cuda.manifest import CudaManifest
+from snakepit.cuda.manifest import CudaManifest, for_release
 from snakepit.model import Cluster
 from snakepit.schema import DataError, Schema, validate
 from snakepit.secrets import Secrets, load_secrets, secrets_path
-from snakepit.slurm import DetectedNode, NodeLine, memory_per_cpu_problems, plan_nodes
+from snakepit.slurm import (
+    FROM_FACTS,
+    DetectedNode,
+    NodeLine,
+    awaits_driver,
+    memory_per_cpu_problems,
+    plan_nodes,
+)
 from snakepit.targets import check_targets
 
 T = TypeVar("T", bound=Schema)
@@ -83,16 +92,33 @@ def detect(worker) -> DetectedNode:
     )
 
 
+def in_run(host_) -> bool:
+    """Whether pyinfra converges this host in this run: inside --limit and connected (a host
+    that failed to connect, or failed since, is not active)."""
+    return host_ in ctx_state.get().active_hosts
+
+
+def why_not_in_run(host_) -> str:
+    state = ctx_state.get()
+    if host_ in state.failed_hosts:
+        return "failed in this run (could not connect)"
+    if not state.is_host_in_limit(host_):
+        return "outside --limit"
+    return "not connected"
+
+
 def check_releases() -> None:
     """Every cluster host runs a supported release, in a mix Slurm allows.
 
-    Reads every head's and worker's /etc/os-release once per run, whichever host asks
-    first, so an unsupported host stops the whole run (one line per host) before the first
-    operation anywhere.
+    Reads the /etc/os-release of every head and worker in this run (`in_run`; nobody else
+    is contacted) once per run, whichever host asks first, so an unsupported host stops the
+    whole run (one line per host) before the first operation anywhere.
     """
 
     def build(inventory) -> None:
-        hosts = [h for h in inventory if {"slurm_head", "slurm_worker"} & set(h.groups)]
+        hosts = [
+            h for h in inventory if {"slurm_head", "slurm_worker"} & set(h.groups) and in_run(h)
+        ]
         check_targets(cluster(), {h.name: h.get_fact(OsRelease) for h in hosts})
 
     _memo("releases", build)
@@ -101,17 +127,46 @@ def check_releases() -> None:
 def node_lines() -> list[NodeLine]:
     """Every worker's slurm.conf line, checked against what its facts detected.
 
-    Reads every worker's facts once per run, whichever host asks first, so a mismatch
-    anywhere stops the whole run with one line per problem.
+    Facts are read only from the workers in this run (`in_run`), once per run, whichever
+    host asks first, so a mismatch anywhere stops the whole run with one line per problem.
+    Nobody else is contacted: the lines of the other workers come from the head's record of
+    what it last applied (read when the head is in the run), else from their declarations;
+    a log line names each such node and where its line came from.
     """
 
     def build(inventory) -> list[NodeLine]:
         workers = {h.name: h for h in inventory if "slurm_worker" in h.groups}
-        detected = {name: detect(worker) for name, worker in workers.items()}
-        lines = plan_nodes(cluster(), detected)
+        detected = {name: detect(w) for name, w in workers.items() if in_run(w)}
+        heads = [h for h in inventory if "slurm_head" in h.groups and in_run(h)]
+        recorded = (heads[0].get_fact(AppliedNodeTable) if heads else None) or {}
+        coming = {name for name in detected if brings_driver(workers[name])}
+        lines = plan_nodes(cluster(), detected, recorded, drivers_coming=coming)
+        for name in sorted(coming):
+            spec = cluster().node(name)
+            if awaits_driver(spec, detected[name], driver_coming=True):
+                logger.info(
+                    f"{name}: no GPU driver yet; its {spec.gpu_count} GPUs are planned from "
+                    "its data and checked once its CUDA manifest has installed the driver"
+                )
+        if heads:  # only the head renders other workers' lines
+            elsewhere: dict[tuple[str, str], list[str]] = {}
+            for line in lines:
+                if line.source != FROM_FACTS:
+                    why = why_not_in_run(workers[line.name])
+                    elsewhere.setdefault((why, line.source), []).append(line.name)
+            for (why, source), names in elsewhere.items():
+                logger.warning(f"Node lines from {source} ({why}): {', '.join(names)}")
+            removed = sorted(set(recorded) - set(workers))
+            if removed:
+                logger.warning(
+                    f"Nodes leaving slurm.conf and gres.conf (no longer in the inventory): "
+                    f"{', '.join(removed)}; a slurmd still running there stays idle and "
+                    "unknown to slurmctld until stopped (deploys/retire.py before removing)"
+                )
         # A MaxMemPerCPU above RealMemory/CPUs caps nothing on that node: worth knowing,
         # not worth stopping for (the seed's g2080 partition has one).
-        for problem in memory_per_cpu_problems(cluster(), lines, "MaxMemPerCPU"):
+        checked = [line for line in lines if line.source == FROM_FACTS]
+        for problem in memory_per_cpu_problems(cluster(), checked, "MaxMemPerCPU"):
             logger.warning(f"MaxMemPerCPU caps nothing on {problem}")
         return lines
 
@@ -134,10 +189,30 @@ def tool_options(model: type[T]) -> T:
         raise DeployError(f"--data {error}") from None
 
 
+def brings_driver(worker) -> bool:
+    """Whether this run installs a GPU driver on ``worker`` (its manifest has one)."""
+    chosen = manifest_for(worker)
+    return chosen is not None and bool(chosen.driver_packages)
+
+
 def cuda_manifest() -> CudaManifest | None:
     """This worker's exact CUDA manifest (loaded and validated once per run), or None."""
-    path = cluster().node(host.name).cuda_manifest
-    return None if path is None else manifest(path)
+    return manifest_for(host)
+
+
+def manifest_for(worker) -> CudaManifest | None:
+    """``worker``'s exact CUDA manifest (loaded and validated once per run), or None.
+
+    Of a list (one per release), the one for the worker's distro and release; when none
+    is, the first, which the installing operation then refuses naming both releases."""
+    paths = cluster().node(worker.name).cuda_manifests
+    if not paths:
+        return None
+    manifests = tuple(manifest(path) for path in paths)
+    if len(manifests) == 1:
+        return manifests[0]
+    meta = worker.get_fact(LinuxDistribution)["release_meta"]
+    return for_release(manifests, meta.get("ID"), meta.get("VERSION_ID")) or manifests[0]
 
 
 def manifest(path: str) -> CudaManifest:

@@ -6,10 +6,10 @@ The record logic (what a change means, the record's text) is pure: ``snakepit.re
 from __future__ import annotations
 
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from pyinfra import host
-from pyinfra.api import StringCommand, operation
+from pyinfra.api import FunctionCommand, StringCommand, operation
 from pyinfra.facts.files import FileContents
 
 from snakepit.records import applied_record, daemon_action
@@ -26,6 +26,8 @@ def applied(
     restart: Sequence[str] = (),
     reconfigure: Sequence[str] = (),
     current: str | object | None = _READ,
+    verify: Callable[..., bool] | None = None,
+    verify_kwargs: Mapping | None = None,
 ):
     """
     Run ``restart`` when the restart fingerprint differs from the last applied one,
@@ -38,6 +40,10 @@ def applied(
     + reconfigure: shell commands for a lighter reload (empty: restart instead)
     + current: the record's text as already read this run (None: no record); by default
       the operation reads it
+    + verify: run on the controller after the commands, before the record is written, as
+      ``verify(state, host, **verify_kwargs)``; False fails the host (no record: the next
+      run repeats the action), e.g. `operations.slurm.nodes_took_config`
+    + verify_kwargs: its arguments
 
     .. code:: python
 
@@ -60,6 +66,8 @@ def applied(
         return
     for command in restart if action == "restart" else reconfigure:
         yield StringCommand(command)
+    if verify is not None:
+        yield FunctionCommand(verify, (), dict(verify_kwargs or {}))
     content = applied_record(restart_fingerprint, full)
     # Root only: a record may fingerprint a file that holds a secret (keyed, but still).
     yield StringCommand(

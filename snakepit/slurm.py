@@ -4,9 +4,10 @@ rendering, and what a change means for the daemons (nothing, reconfigure, or res
 from __future__ import annotations
 
 import hashlib
+import json
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import jinja2
@@ -43,6 +44,12 @@ class DetectedNode:
     @property
     def driver_answers(self) -> bool:
         return self.nvidia.state == "ok"
+
+    @property
+    def no_driver_yet(self) -> bool:
+        """Nothing of a driver: nvidia-smi absent or finding no kernel module, and no GPU
+        device file (a node that just arrived, or whose driver is being installed)."""
+        return self.nvidia.state in ("not-installed", "no-driver") and not self.gpu_devices
 
     @property
     def gpu_count(self) -> int:
@@ -87,6 +94,8 @@ class NodeLine:
     threads_per_core: int
     real_memory: int
     gres: tuple[Gres, ...]  # one per GPU model; empty without GPUs
+    # Where the values came from (FROM_FACTS, FROM_RECORD, FROM_DECLARED); not part of the line.
+    source: str = field(default="facts", compare=False)
 
     @property
     def gpus(self) -> int:
@@ -102,6 +111,14 @@ class NodeLine:
         if self.gres:
             text += " Gres=" + ",".join(g.spec for g in self.gres)
         return text + " State=UNKNOWN"
+
+
+# Where a node line comes from: the node's own facts (it is in this run), the head's record of
+# the node table it last applied (the node is outside --limit or unreachable), or, for a node
+# the head never applied, its data's declarations alone.
+FROM_FACTS = "facts"
+FROM_RECORD = "the head's record"
+FROM_DECLARED = "declared data"
 
 
 class PlanProblems(ValueError):
@@ -148,10 +165,24 @@ def _gres(spec: NodeSpec, gpus: Sequence[tuple[str | None, str]]) -> tuple[Gres,
     )
 
 
+def awaits_driver(spec: NodeSpec, detected: DetectedNode, driver_coming: bool) -> bool:
+    """A node with no driver yet that this run gives one (its CUDA manifest brings the
+    driver): its GPUs are planned from its data and checked once the driver is in
+    (operations.nvidia.gpus_detected). Without a driver coming, or with a driver that
+    answers, fewer GPUs than declared are GPUs missing."""
+    return driver_coming and bool(spec.gpu_count) and detected.no_driver_yet
+
+
 def plan_node(
-    spec: NodeSpec, detected: DetectedNode, reserve_mib: int
+    spec: NodeSpec, detected: DetectedNode, reserve_mib: int, driver_coming: bool = False
 ) -> tuple[NodeLine, list[str]]:
-    """The node's slurm.conf line (declared values win, facts fill the rest) and problems."""
+    """The node's slurm.conf line (declared values win, facts fill the rest) and problems.
+
+    ``driver_coming``: this run installs the node's driver; a node without one yet is then
+    planned with the declared GPUs at /dev/nvidia0..N-1, where the driver will make them."""
+    if awaits_driver(spec, detected, driver_coming):
+        expected = tuple(f"/dev/nvidia{minor}" for minor in range(spec.gpu_count or 0))
+        detected = replace(detected, gpu_devices=expected)
     hw = detected.hardware
     problems = []
     wanted = {
@@ -204,20 +235,115 @@ class MemoryMismatch(PlanProblems):
     )
 
 
-def plan_nodes(cluster: Cluster, detected: Mapping[str, DetectedNode]) -> list[NodeLine]:
-    """Every worker's node line; raises HardwareMismatch listing every overclaim, then
-    MemoryMismatch listing every node whose partition's DefMemPerCPU does not fit."""
+def declared_line(spec: NodeSpec) -> NodeLine:
+    """The line of a node never seen (no facts, not in the head's record): what its data
+    declares, and the least Slurm accepts for the rest (1 CPU, RealMemory=1), so that the
+    node, once it registers with more, is never drained for reporting less than its line."""
+    sockets = spec.sockets or 1
+    threads = spec.threads_per_core or 1
+    cores = spec.cores_per_socket or max((spec.cpus or 1) // (sockets * threads), 1)
+    gpus = spec.gpu_count or 0
+    return NodeLine(
+        name=spec.host,
+        partition=spec.partition,
+        cpus=spec.cpus or sockets * cores * threads,
+        boards=1,
+        sockets_per_board=sockets,
+        cores_per_socket=cores,
+        threads_per_core=threads,
+        real_memory=1,
+        gres=_gres(spec, [(None, f"/dev/nvidia{i}") for i in range(gpus)]),
+        source=FROM_DECLARED,
+    )
+
+
+def plan_nodes(
+    cluster: Cluster,
+    detected: Mapping[str, DetectedNode],
+    recorded: Mapping[str, NodeLine] | None = None,
+    drivers_coming: Collection[str] = (),
+) -> list[NodeLine]:
+    """Every worker's node line: from its facts where it is in this run (``detected``),
+    else from the head's record of what it last applied (``recorded``), else from its
+    declarations (`declared_line`). Raises HardwareMismatch listing every overclaim of a
+    detected node, then MemoryMismatch listing every detected node whose partition's
+    DefMemPerCPU does not fit (the other lines were checked when they were detected).
+    ``drivers_coming``: the workers this run installs a GPU driver on (see plan_node)."""
+    recorded = recorded or {}
     lines, problems = [], []
     for spec in cluster.nodes:
-        line, node_problems = plan_node(spec, detected[spec.host], cluster.slurm.memory_reserve_mib)
+        if spec.host in detected:
+            line, node_problems = plan_node(
+                spec,
+                detected[spec.host],
+                cluster.slurm.memory_reserve_mib,
+                driver_coming=spec.host in drivers_coming,
+            )
+            problems += node_problems
+        elif spec.host in recorded:
+            line = replace(recorded[spec.host], partition=spec.partition, source=FROM_RECORD)
+        else:
+            line = declared_line(spec)
         lines.append(line)
-        problems += node_problems
     if problems:
         raise HardwareMismatch(problems)
-    too_big = memory_per_cpu_problems(cluster, lines, "DefMemPerCPU")
+    checked = [line for line in lines if line.source == FROM_FACTS]
+    too_big = memory_per_cpu_problems(cluster, checked, "DefMemPerCPU")
     if too_big:
         raise MemoryMismatch(too_big)
     return lines
+
+
+# -- the head's record of the node table it applied -----------------------------------------
+
+NODE_TABLE_RECORD = "/var/lib/snakepit/node-table.json"
+
+
+def node_table_record(lines: Sequence[NodeLine]) -> str:
+    """The JSON the head keeps of the node lines slurmctld took (written only after the
+    cluster was verified). Lines that only repeat declarations are left out: they were never
+    seen, and the next run should say so again."""
+    nodes = {
+        line.name: {k: v for k, v in asdict(line).items() if k not in ("name", "source")}
+        for line in lines
+        if line.source != FROM_DECLARED
+    }
+    return json.dumps({"version": 1, "nodes": nodes}, indent=1, sort_keys=True) + "\n"
+
+
+def parse_node_table_record(text: str | None) -> dict[str, NodeLine]:
+    """The node lines of the head's record; an absent or unreadable record is empty (every
+    node outside the run then falls back to its declarations)."""
+    try:
+        data = json.loads(text or "{}")
+        return {
+            name: NodeLine(
+                name=name,
+                partition=str(values["partition"]),
+                cpus=int(values["cpus"]),
+                boards=int(values["boards"]),
+                sockets_per_board=int(values["sockets_per_board"]),
+                cores_per_socket=int(values["cores_per_socket"]),
+                threads_per_core=int(values["threads_per_core"]),
+                real_memory=int(values["real_memory"]),
+                gres=tuple(
+                    Gres(str(g["type"]), int(g["count"]), str(g["files"])) for g in values["gres"]
+                ),
+                source=FROM_RECORD,
+            )
+            for name, values in data.get("nodes", {}).items()
+        }
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def line_sources(lines: Sequence[NodeLine]) -> str:
+    """Where the node lines came from, for the preview: ``from facts: worker1; from the
+    head's record: worker2``."""
+    by_source: dict[str, list[str]] = {}
+    for line in lines:
+        by_source.setdefault(line.source, []).append(line.name)
+    return "; ".join(f"from {source}: {', '.join(names)}" for source, names in by_source.items())
 
 
 def memory_per_cpu(cluster: Cluster, partition: str, key: str) -> int | None:
@@ -328,13 +454,23 @@ def parse_conf(text: str) -> tuple[dict[str, str], dict[str, str], dict[str, str
     return settings, nodes, partitions
 
 
-def restart_fingerprint(slurm_conf: str, *extra: str, restart_keys: frozenset[str]) -> str:
+def restart_fingerprint(
+    slurm_conf: str, *extra: str, restart_keys: frozenset[str], node_lines: bool = False
+) -> str:
     """Digest of what only a daemon restart applies: the settings the Slurm version reads
     only at start (``SlurmSettings.restart_keys``) and the set of nodes, plus any ``extra``
-    text (a worker adds its own node and gres lines)."""
+    text (a worker adds its own node and gres lines).
+
+    ``node_lines``: each node's whole line too. Slurm 22.05's ``scontrol reconfigure``
+    refuses a node's new Gres count ("Attempt to change gres/gpu Count on node ... invalid
+    with File configuration": the node ends IDLE+DRAIN+INVALID_REG) and keeps the CPUs and
+    topology slurmd registered with; slurmctld takes them only when it starts, and the
+    node's slurmd only when it starts (its own line is in its restart fingerprint)."""
     settings, nodes, _ = parse_conf(slurm_conf)
     material = [f"{k}={settings[k]}" for k in sorted(restart_keys & settings.keys())]
     material.append("nodes=" + ",".join(sorted(nodes)))
+    if node_lines:
+        material += [nodes[name] for name in sorted(nodes)]
     material += extra
     return hashlib.sha256("\n".join(material).encode()).hexdigest()
 

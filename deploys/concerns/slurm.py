@@ -7,18 +7,22 @@ that slurmctld can take live go through `scontrol reconfigure` (see snakepit.slu
 from __future__ import annotations
 
 import shlex
+from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files
+from pyinfra.operations import files, server, systemd
 
-from deploys.daemon import Apply, ConfigFile, Directory, daemon
+from deploys.daemon import Apply, ConfigFile, Directory, daemon, read_record
+from facts.slurm import SlurmNodes
 from glue import context
 from operations.records import applied
 from operations.secrets import SecretBytes, random_key_file, secret_file
+from operations.slurm import nodes_took_config
 from snakepit import slurm
 from snakepit.model import Cluster
-from snakepit.records import fingerprint, keyed_fingerprint
+from snakepit.parsers.slurm_nodes import DEPLOY_REASON_PREFIX
+from snakepit.records import daemon_action, fingerprint, keyed_fingerprint
 from snakepit.secrets import Secrets
 from snakepit.slurm_settings import jwt_key_path
 
@@ -40,6 +44,26 @@ def database_sql(cluster: Cluster, password: str) -> bytes:
         f"GRANT ALL PRIVILEGES ON `{db}`.* TO '{user}'@'localhost';\n"
         "FLUSH PRIVILEGES;\n"
     ).encode()
+
+
+# How long a node may take to show slurmctld what was planned (slurmd's configless fetch,
+# its registration) before the host fails.
+VERIFY_WAIT_S = 90
+
+
+def slurm_user(cluster: Cluster) -> str:
+    """Whose name slurmctld signs its own drains with."""
+    return str(cluster.slurm.conf.get("SlurmUser", "root"))
+
+
+def restart_or_say_why(service: str) -> str:
+    """Restart ``service``; when it does not start, print its last fatal or error line (its
+    own reason, e.g. a refused slurm.conf) instead of only systemd's "see journalctl"."""
+    unit = shlex.quote(service)
+    return (
+        f"systemctl restart {unit} || {{ journalctl -u {unit} -n 30 --no-pager -o cat "
+        f"| grep -iE 'fatal|error' | tail -n 1 >&2; exit 1; }}"
+    )
 
 
 SLURM_DIRS = (
@@ -132,21 +156,40 @@ def slurmctld(cluster: Cluster) -> None:
             Directory("/var/lib/slurm/slurmctld", "slurm", "slurm", mode="0700"),
         ],
         config=[
-            ConfigFile(f"/etc/slurm/{name}", text)
-            for name, text in (
-                ("slurm.conf", slurm_conf),
-                ("gres.conf", gres_conf),
-                ("cgroup.conf", cgroup_conf),
-            )
+            ConfigFile(
+                "/etc/slurm/slurm.conf",
+                slurm_conf,
+                name=f"/etc/slurm/slurm.conf (node lines {slurm.line_sources(nodes)})",
+            ),
+            ConfigFile("/etc/slurm/gres.conf", gres_conf),
+            ConfigFile("/etc/slurm/cgroup.conf", cgroup_conf),
         ],
         apply=Apply(
             restart_fingerprint=slurm.restart_fingerprint(
-                slurm_conf, restart_keys=cluster.slurm.restart_keys
+                slurm_conf, gres_conf, restart_keys=cluster.slurm.restart_keys, node_lines=True
             ),
             full_fingerprint=slurm.full_fingerprint(slurm_conf, gres_conf, cgroup_conf),
-            restart=[register, "systemctl restart slurmctld"],
+            restart=[register, restart_or_say_why("slurmctld")],
             reconfigure=["scontrol reconfigure"],
+            # slurmctld holds every node's line as planned (a refused reconfigure keeps the
+            # old one); each slurmd's registration is checked where it restarts.
+            verify=nodes_took_config,
+            verify_kwargs={
+                "lines": nodes,
+                "slurm_user": slurm_user(cluster),
+                "registered": False,
+                "wait_s": VERIFY_WAIT_S,
+                "service": "slurmctld",
+            },
         ),
+    )
+    # What the next run plans the lines of workers outside it from; written only once
+    # slurmctld took this table (the host failed above otherwise).
+    files.put(
+        name="The head's record of the node table slurmctld took",
+        src=StringIO(slurm.node_table_record(nodes)),
+        dest=slurm.NODE_TABLE_RECORD,
+        mode="0644",
     )
 
 
@@ -206,22 +249,48 @@ ConditionPathExists=
 SLURMD_DROPIN_PATH = "/etc/systemd/system/slurmd.service.d/snakepit-configless.conf"
 
 
-@deploy("Slurm node daemon (worker)")
-def slurmd(cluster: Cluster) -> None:
-    line = context.node_line(host.name)
-    defaults = slurmd_defaults(cluster)
-    # Settings only a restart applies, this node's own line (gres changes need a slurmd
-    # restart) and how slurmd is started; the rest reaches slurmd through the controller.
+def slurmd_restart_fingerprint(cluster: Cluster, line: slurm.NodeLine) -> str:
+    """Settings only a restart applies, this node's own line (gres changes need a slurmd
+    restart) and how slurmd is started; the rest reaches slurmd through the controller."""
     globals_only = slurm.render_slurm_conf(cluster, [])
-    restart_fp = slurm.restart_fingerprint(
+    return slurm.restart_fingerprint(
         globals_only,
         "nodes=" + ",".join(sorted(cluster.workers)),
         line.line,
         "gres=" + ",".join(f"{gres.type}:{gres.files}" for gres in line.gres),
-        defaults,
+        slurmd_defaults(cluster),
         SLURMD_DROPIN,
         restart_keys=cluster.slurm.restart_keys,
     )
+
+
+@deploy("Slurm node daemon (worker), before slurmctld")
+def slurmd_stopped_before_restart(cluster: Cluster) -> None:
+    """Stop a slurmd that this run restarts, before slurmctld takes the new configuration.
+
+    slurmctld (22.05) fixes a node's Gres count at the node's first registration after its
+    own start: a slurmd still running with the old gres.conf registers first, and the new
+    count is then refused ("Attempt to change gres/gpu Count on node ... invalid with File
+    configuration"; a lower count drains the node). Stopped here, the node's first
+    registration is its restarted slurmd's, with the new lines. Running jobs are not
+    touched (slurmstepd outlives slurmd).
+    """
+    line = context.node_line(host.name)
+    current = read_record("slurmd")
+    action = daemon_action(current, slurmd_restart_fingerprint(cluster, line), "")
+    if current is not None and action == "restart":
+        systemd.service(
+            name="slurmd: stopped until slurmctld has taken this node's new configuration",
+            service="slurmd",
+            running=False,
+        )
+
+
+@deploy("Slurm node daemon (worker)")
+def slurmd(cluster: Cluster) -> None:
+    line = context.node_line(host.name)
+    defaults = slurmd_defaults(cluster)
+    restart_fp = slurmd_restart_fingerprint(cluster, line)
     daemon(
         "slurmd",
         packages=cluster.slurm.packages.node,
@@ -243,5 +312,39 @@ def slurmd(cluster: Cluster) -> None:
                 before_packages=True,
             ),
         ],
-        apply=Apply(restart_fp, restart=["systemctl restart slurmd"]),
+        apply=Apply(
+            restart_fp,
+            restart=[restart_or_say_why("slurmd")],
+            # slurmd registered this node as planned and stays up (one that dies on a
+            # gres.conf File it cannot stat fails the host here).
+            verify=nodes_took_config,
+            verify_kwargs={
+                "lines": [line],
+                "slurm_user": slurm_user(cluster),
+                "registered": True,
+                "wait_s": VERIFY_WAIT_S,
+                "service": "slurmd",
+            },
+        ),
+    )
+
+
+RETIRED_REASON = f"{DEPLOY_REASON_PREFIX} retired"
+
+
+@deploy("Retire this worker")
+def slurmd_retired() -> None:
+    """Drain the node (running jobs finish) and stop and disable its slurmd, before the host
+    leaves the inventory (see deploys/retire.py)."""
+    node = host.get_fact(SlurmNodes, nodes=host.name).get(host.name)
+    if node is not None and not node.drained:
+        server.shell(
+            name=f"Drain {host.name} ({RETIRED_REASON})",
+            commands=[
+                f"scontrol update nodename={shlex.quote(host.name)} state=drain "
+                f"reason={shlex.quote(RETIRED_REASON)}"
+            ],
+        )
+    systemd.service(
+        name="slurmd stopped and disabled", service="slurmd", running=False, enabled=False
     )

@@ -24,7 +24,9 @@ A case holds:
 ``commands``
     Exactly what the operation yields, in order: a shell command as its text, an upload as
     ``["upload", "<dest>"]`` (content left out; see ``uploads``), a download as
-    ``["download", "<src>", "<dest>"]``. ``[]`` when there is nothing to do.
+    ``["download", "<src>", "<dest>"]``, a Python callback (pyinfra's ``server.reboot``
+    waits for the host in one) as ``["function", "<its name>"]``. ``[]`` when there is
+    nothing to do.
 ``noop``
     The text of each ``host.noop()`` call, in order (a string when there is one; absent:
     none). pyinfra operations used inside ours add theirs (``files.put``: "file ... is
@@ -56,6 +58,8 @@ Value tags (in ``args`` and ``kwargs``; in fact values only ``tuple:``):
 * ``"secret:LABEL:TEXT"`` is ``SecretBytes(b"TEXT", "LABEL")`` (LABEL holds no ``:``)
 * ``"file:NAME"`` is the absolute path of NAME, relative to the case's folder
 * ``"vendor_source:NAME"`` is the ``source`` of the CUDA manifest NAME (as ``file:``)
+* ``"function:MODULE.NAME"`` is that Python function (a callback an operation runs later);
+  a yielded callback is written ``["function", "MODULE.NAME", {its keyword arguments}]``
 
 Each case starts with a cold controller: the ``functools`` caches of the operation's module
 (the fetched vendor key, loaded manifests) are cleared first.
@@ -73,7 +77,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pyinfra.api import Config, FileDownloadCommand, FileUploadCommand, StringCommand
+from pyinfra.api import (
+    Config,
+    FileDownloadCommand,
+    FileUploadCommand,
+    FunctionCommand,
+    StringCommand,
+)
 from pyinfra.api.util import get_kwargs_str
 from pyinfra.context import ctx_host, ctx_state
 
@@ -119,6 +129,9 @@ def parse_value(value: Any, case_dir: Path, string_tags: bool = True) -> Any:
             return str((case_dir / rest).resolve())
         if tag == "vendor_source":
             return load_manifest(case_dir / rest).source
+        if tag == "function":
+            module, _, name = rest.rpartition(".")
+            return getattr(import_module(module), name)
         return value
     if isinstance(value, list):
         if value and value[0] == "tuple:":
@@ -242,6 +255,11 @@ def render(command: Any) -> Any:
         rendered = ["upload", str(command.dest)]
     elif isinstance(command, FileDownloadCommand):
         rendered = ["download", str(command.src), str(command.dest)]
+    elif isinstance(command, FunctionCommand):
+        function = command.function
+        rendered = ["function", function.__name__]
+        if command.kwargs:
+            rendered.append(command.kwargs)
     else:
         raise AssertionError(f"{command!r} is not a command this runner knows")
     if command.connector_arguments:

@@ -8,6 +8,7 @@ is built, leave it alone and the cached one is reused.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import shlex
@@ -171,6 +172,17 @@ def build_base_image(
     tag = image_tag(release)
     if image_exists(client, tag) and not force:
         return tag
+    # Sandboxes started side by side (the test suite's xdist workers) build it once: the
+    # second waits for the first, then finds the image.
+    lock_path = Path(tempfile.gettempdir()) / f"snakepit-image-{tag.replace(':', '-')}.lock"
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if image_exists(client, tag) and not force:
+            return tag
+        return _build(release, tag)
+
+
+def _build(release: str, tag: str) -> str:
     started = time.monotonic()
     print(
         f"sandbox: building Debian {release} base image {tag} with debootstrap (a few minutes)",
