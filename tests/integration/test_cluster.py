@@ -711,6 +711,7 @@ def test_workers_install_their_cuda_manifest_before_slurmd(
     manifest = stub_manifest
     path = manifest.path
     override = sandbox.group_data_dir / "slurm_worker.py"
+    original = override.read_text()  # the sandbox's: no manifest
     override.write_text(f"cuda_manifest = {str(path)!r}\n")
     try:
         result = run_pyinfra(sandbox.inventory_path, SITE, "-y").json
@@ -758,7 +759,7 @@ def test_workers_install_their_cuda_manifest_before_slurmd(
                 "('GeForce RTX 2080 Ti') but partition txp declares gpu_type nvidia_titan_xp"
             ) in err
     finally:
-        override.unlink()
+        override.write_text(original)
 
 
 # -- b. a brand-new GPU worker, no driver and no device files, joins in one run ---------------
@@ -766,6 +767,7 @@ def test_workers_install_their_cuda_manifest_before_slurmd(
 
 def test_a_new_gpu_worker_without_a_driver_joins_in_one_run(sandbox, converged, stub_manifest):
     override = sandbox.group_data_dir / "slurm_worker.py"
+    original = override.read_text()  # the sandbox's: no manifest
     override.write_text(f"cuda_manifest = {str(stub_manifest.path)!r}\n")
     fleet = sandbox.fleet()
     try:
@@ -804,7 +806,7 @@ def test_a_new_gpu_worker_without_a_driver_joins_in_one_run(sandbox, converged, 
 
         assert changed_ops(run_pyinfra(sandbox.inventory_path, SITE, "-y").json) == {}
     finally:
-        override.unlink()
+        override.write_text(original)
         sandbox.up(fleet=fleet)
 
 
