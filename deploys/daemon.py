@@ -32,6 +32,9 @@ class ConfigFile:
     mode: str = "0644"
     user: str = "root"
     group: str = "root"
+    # Written before the packages: the package starts the daemon when installed and that
+    # start reads this file (Debian 13's slurmd unit has no condition that stops it).
+    before_packages: bool = False
 
 
 @dataclass(frozen=True)
@@ -72,8 +75,9 @@ def daemon(
     + packages: Debian packages (installed without recommends, one apt call)
     + package_version: exact Debian version for every package (``name=version``)
     + directories: directories it needs, with owner and mode
-    + config: its files, written before it (re)starts; systemd reloads its units when a
-      file under /etc/systemd/ changed (drop-ins)
+    + config: its files, written before it (re)starts (those marked ``before_packages``
+      before the packages, whose installation may start it); systemd reloads its units
+      when a file under /etc/systemd/ changed (drop-ins)
     + apply: when and how a changed configuration is applied; None: never restarted by us
 
     .. code:: python
@@ -81,33 +85,15 @@ def daemon(
         daemon("squid", packages=["squid"], config=[ConfigFile(SQUID_CONF, text)],
                apply=Apply(fingerprint(text), restart=["systemctl restart squid"]))
     """
+    early = [item for item in config if item.before_packages]
+    written = [(item, _config_file(item)) for item in early]
     if packages:
         wanted = [f"{p}={package_version}" if package_version else p for p in packages]
         apt.packages(name=f"Install {', '.join(packages)}", packages=wanted, no_recommends=True)
     for directory in directories:
         make_directory(directory.path, directory.user, directory.group, directory.mode)
-    unit_changes = []
-    for item in config:
-        if isinstance(item.content, SecretBytes):
-            op = secret_file(
-                name=item.name or item.path,
-                path=item.path,
-                content=item.content,
-                user=item.user,
-                group=item.group,
-                mode=item.mode,
-            )
-        else:
-            op = files.put(
-                name=item.name or item.path,
-                src=StringIO(item.content),
-                dest=item.path,
-                user=item.user,
-                group=item.group,
-                mode=item.mode,
-            )
-        if item.path.startswith("/etc/systemd/"):
-            unit_changes.append(op)
+    written += [(item, _config_file(item)) for item in config if item not in early]
+    unit_changes = [op for item, op in written if item.path.startswith("/etc/systemd/")]
     if unit_changes:
         systemd.daemon_reload(
             name=f"Reload systemd after {service}'s unit files changed",
@@ -133,6 +119,26 @@ def daemon(
         )
     systemd.service(
         name=f"{service} running and enabled", service=service, running=True, enabled=True
+    )
+
+
+def _config_file(item: ConfigFile):
+    if isinstance(item.content, SecretBytes):
+        return secret_file(
+            name=item.name or item.path,
+            path=item.path,
+            content=item.content,
+            user=item.user,
+            group=item.group,
+            mode=item.mode,
+        )
+    return files.put(
+        name=item.name or item.path,
+        src=StringIO(item.content),
+        dest=item.path,
+        user=item.user,
+        group=item.group,
+        mode=item.mode,
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pyinfra import host
 
 from deploys.concerns.base import base
-from deploys.concerns.cuda import cuda_manifest
+from deploys.concerns.cuda import cuda_manifest, gpu_health
 from deploys.concerns.munge import munge
 from deploys.concerns.nfs import nfs_client, nfs_server
 from deploys.concerns.proxy import proxy_client, proxy_server
@@ -37,8 +37,10 @@ def converge(roles: tuple[str, ...] = ROLES) -> None:
     worker = context.is_worker() and "worker" in roles
     if not (head or worker):
         return
-    # Plan the node lines now (reads every worker's facts once), so that a hardware
-    # mismatch stops the run before the first operation anywhere.
+    # Refuse unsupported releases and Slurm mixes, then plan the node lines (reads every
+    # worker's facts once), so that either stops the run before the first operation
+    # anywhere.
+    context.check_releases()
     context.node_lines()
     if head:
         proxy_server(cluster)
@@ -62,8 +64,15 @@ def converge(roles: tuple[str, ...] = ROLES) -> None:
         manifest = context.cuda_manifest()
         if manifest is not None:  # the exact CUDA/NVIDIA stack, before slurmd
             spec = cluster.node(host.name)
-            cuda_manifest(manifest, remove_unlisted=spec.cuda_remove_unlisted)
+            cuda_manifest(
+                manifest,
+                remove_unlisted=spec.cuda_remove_unlisted,
+                drain_timeout_s=spec.cuda_drain_timeout_s,
+                spec=spec,
+                line=context.node_line(host.name),  # driver ready, GPUs detected
+            )
         slurmd(cluster)
+        gpu_health()  # drain a worker whose GPU stack is broken; resume it once healthy
 
 
 def retire() -> None:

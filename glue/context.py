@@ -13,14 +13,16 @@ from gevent.lock import RLock
 from pyinfra import host, logger
 from pyinfra.api import DeployError
 from pyinfra.context import ctx_inventory, ctx_state
+from pyinfra.facts.server import LinuxDistribution
 
 from facts.hardware import Hardware
 from facts.nvidia import NvidiaDeviceFiles, NvidiaSmi
+from facts.os_release import OsRelease
 from facts.slurm import AppliedNodeTable
 from glue import loading
 from glue.loading import cluster_from_inventory
 from operations.cuda import resolve_manifest
-from snakepit.cuda.manifest import CudaManifest
+from snakepit.cuda.manifest import CudaManifest, for_release
 from snakepit.model import Cluster
 from snakepit.schema import DataError, Schema, validate
 from snakepit.secrets import Secrets, load_secrets, secrets_path
@@ -28,9 +30,11 @@ from snakepit.slurm import (
     FROM_FACTS,
     DetectedNode,
     NodeLine,
+    awaits_driver,
     memory_per_cpu_problems,
     plan_nodes,
 )
+from snakepit.targets import check_targets
 
 T = TypeVar("T", bound=Schema)
 _RUN_CACHE: dict[tuple[int, str], tuple[bool, object]] = {}
@@ -103,6 +107,23 @@ def why_not_in_run(host_) -> str:
     return "not connected"
 
 
+def check_releases() -> None:
+    """Every cluster host runs a supported release, in a mix Slurm allows.
+
+    Reads the /etc/os-release of every head and worker in this run (`in_run`; nobody else
+    is contacted) once per run, whichever host asks first, so an unsupported host stops the
+    whole run (one line per host) before the first operation anywhere.
+    """
+
+    def build(inventory) -> None:
+        hosts = [
+            h for h in inventory if {"slurm_head", "slurm_worker"} & set(h.groups) and in_run(h)
+        ]
+        check_targets(cluster(), {h.name: h.get_fact(OsRelease) for h in hosts})
+
+    _memo("releases", build)
+
+
 def node_lines() -> list[NodeLine]:
     """Every worker's slurm.conf line, checked against what its facts detected.
 
@@ -118,7 +139,15 @@ def node_lines() -> list[NodeLine]:
         detected = {name: detect(w) for name, w in workers.items() if in_run(w)}
         heads = [h for h in inventory if "slurm_head" in h.groups and in_run(h)]
         recorded = (heads[0].get_fact(AppliedNodeTable) if heads else None) or {}
-        lines = plan_nodes(cluster(), detected, recorded)
+        coming = {name for name in detected if brings_driver(workers[name])}
+        lines = plan_nodes(cluster(), detected, recorded, drivers_coming=coming)
+        for name in sorted(coming):
+            spec = cluster().node(name)
+            if awaits_driver(spec, detected[name], driver_coming=True):
+                logger.info(
+                    f"{name}: no GPU driver yet; its {spec.gpu_count} GPUs are planned from "
+                    "its data and checked once its CUDA manifest has installed the driver"
+                )
         if heads:  # only the head renders other workers' lines
             elsewhere: dict[tuple[str, str], list[str]] = {}
             for line in lines:
@@ -160,10 +189,30 @@ def tool_options(model: type[T]) -> T:
         raise DeployError(f"--data {error}") from None
 
 
+def brings_driver(worker) -> bool:
+    """Whether this run installs a GPU driver on ``worker`` (its manifest has one)."""
+    chosen = manifest_for(worker)
+    return chosen is not None and bool(chosen.driver_packages)
+
+
 def cuda_manifest() -> CudaManifest | None:
     """This worker's exact CUDA manifest (loaded and validated once per run), or None."""
-    path = cluster().node(host.name).cuda_manifest
-    return None if path is None else manifest(path)
+    return manifest_for(host)
+
+
+def manifest_for(worker) -> CudaManifest | None:
+    """``worker``'s exact CUDA manifest (loaded and validated once per run), or None.
+
+    Of a list (one per release), the one for the worker's distro and release; when none
+    is, the first, which the installing operation then refuses naming both releases."""
+    paths = cluster().node(worker.name).cuda_manifests
+    if not paths:
+        return None
+    manifests = tuple(manifest(path) for path in paths)
+    if len(manifests) == 1:
+        return manifests[0]
+    meta = worker.get_fact(LinuxDistribution)["release_meta"]
+    return for_release(manifests, meta.get("ID"), meta.get("VERSION_ID")) or manifests[0]
 
 
 def manifest(path: str) -> CudaManifest:

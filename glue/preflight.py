@@ -91,6 +91,7 @@ def check_inventory(inventory, argv: list[str] | None = None) -> None:
     from glue import context, loading
     from glue.loading import cluster_from_inventory
     from operations.cuda import resolve_manifest
+    from snakepit.cuda.manifest import one_per_release
     from snakepit.schema import DataError
     from snakepit.secrets import SecretsError, load_secrets, secrets_path
 
@@ -106,8 +107,13 @@ def check_inventory(inventory, argv: list[str] | None = None) -> None:
         if any(arg.endswith(ROLE_DEPLOYS) for arg in argv):
             secrets = load_secrets(secrets_path(cluster.secrets_file))
             context.remember(inventory, "secrets", secrets)
-        for name in dict.fromkeys(n.cuda_manifest for n in cluster.nodes if n.cuda_manifest):
-            context.remember(inventory, f"manifest:{name}", resolve_manifest(name))
+        for node in cluster.nodes:
+            loaded = tuple(resolve_manifest(name) for name in node.cuda_manifests)
+            for name, manifest in zip(node.cuda_manifests, loaded, strict=True):
+                context.remember(inventory, f"manifest:{name}", manifest)
+            ambiguous = one_per_release(loaded)
+            if ambiguous:
+                fail(f"host {node.host}: cuda_manifest: {ambiguous}")
     except (DataError, SecretsError, OperationError) as error:
         fail(str(error))
 

@@ -2,8 +2,19 @@
 
 # The exact CUDA/NVIDIA package manifest workers install before slurmd (a file in
 # manifests/, see docs/cuda-manifests.md); None: the GPU stack is not managed. A partition
-# file may set its own (older GPUs may need an older driver).
-cuda_manifest = None
+# file may set its own (older GPUs may need an older driver). A list holds one manifest per
+# release; each worker installs the one for its own (/etc/os-release). Debian's own NVIDIA
+# driver stack (535 on Debian 12, 550 on Debian 13), made by `python -m tools.cuda create`
+# from deb.debian.org; ML wheels bring their own CUDA runtime and cuDNN, so the driver is
+# what a worker must have exactly.
+cuda_manifest = [
+    "manifests/nvidia-535-debian12.yaml",
+    "manifests/nvidia-550-debian13.yaml",
+]
+
+# A switch of manifest removes the old one's packages the new one does not list (the host
+# then holds exactly the new manifest; `drift` agrees). False keeps them, unheld.
+cuda_remove_unlisted = True
 
 # root@mlchead's public key (the Puppet project's moz_slurm::worker::ssh): the head's root
 # reaches every worker. Added to root's authorized_keys; keys already there stay.

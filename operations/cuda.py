@@ -11,10 +11,11 @@ import functools
 import io
 import shlex
 import urllib.request
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from pyinfra import host, logger
 from pyinfra.api import OperationError, operation
+from pyinfra.facts.files import FileContents
 from pyinfra.facts.server import LinuxDistribution
 from pyinfra.operations import files
 
@@ -22,11 +23,28 @@ from facts.apt import AptPolicy
 from facts.cuda import KeyringFingerprints
 from facts.dpkg import DpkgBom
 from facts.nvidia import NvidiaSmi
+from facts.slurm import SlurmNodes
 from snakepit.cuda.aptsource import apt_files, update_command
-from snakepit.cuda.drift import HostDrift, compute_drift, policy_names
+from snakepit.cuda.drift import (
+    MANIFEST_RECORD,
+    HostDrift,
+    compute_drift,
+    manifest_record,
+    policy_names,
+    recorded_packages,
+)
+from snakepit.cuda.health import health_action
 from snakepit.cuda.manifest import CudaManifest, ManifestError, VendorSource, load_manifest
 from snakepit.cuda.openpgp import OpenPGPError, dearmor, primary_fingerprints
 from snakepit.cuda.plan import Plan, plan_changes, unavailable
+from snakepit.cuda.rollout import (
+    drain_command,
+    needs_drain,
+    resume_command,
+    resumes_after_change,
+    switch_reason,
+    wait_for_jobs_command,
+)
 from snakepit.parsers.dpkg import Bom
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -78,7 +96,18 @@ def _source_commands(source: VendorSource, architecture: str) -> list:
     """Commands that make the host trust and prefer the vendor's repository (none when it
     already does). Facts are read now; nothing runs until the commands are yielded."""
     commands = []
-    if host.get_fact(KeyringFingerprints, path=source.keyring) != (source.key_fingerprint,):
+    found = host.get_fact(KeyringFingerprints, path=source.keyring)
+    if source.key_url is None:
+        # The distribution's own key: its keyring package owns the file; never write it.
+        if source.key_fingerprint not in (found or ()):
+            return [
+                _fail(
+                    f"{host.name}: {source.keyring} does not hold {source.key_fingerprint}, "
+                    f"the key of {source.url} (the distribution's keyring package puts it "
+                    "there). Nothing was changed."
+                )
+            ]
+    elif found != (source.key_fingerprint,):
         keyring = vendor_keyring(source.key_url, source.key_fingerprint)
         commands += files.put._inner(
             src=io.BytesIO(keyring), dest=source.keyring, user="root", group="root", mode="644"
@@ -119,11 +148,24 @@ def _policies(manifest: CudaManifest, bom: Bom) -> dict:
     return host.get_fact(AptPolicy, packages=names)
 
 
+def _record() -> list[str] | None:
+    return host.get_fact(FileContents, path=MANIFEST_RECORD)
+
+
 def read_drift(manifest: CudaManifest) -> HostDrift:
-    """The current host's drift from a manifest, from two facts (read-only)."""
+    """The current host's drift from a manifest, from three facts (read-only)."""
     bom = host.get_fact(DpkgBom)
     policies = _policies(manifest, bom)
-    return compute_drift(manifest, bom, policies)
+    return compute_drift(manifest, bom, policies, recorded_packages(_record()))
+
+
+def _record_command(manifest: CudaManifest) -> str:
+    lines = manifest_record(manifest).splitlines()
+    quoted = " ".join(shlex.quote(line) for line in lines)
+    return (
+        f"mkdir -p {PurePosixPath(MANIFEST_RECORD).parent} && "
+        f"printf '%s\\n' {quoted} > {MANIFEST_RECORD}"
+    )
 
 
 def _show(lines: list[str]) -> None:
@@ -168,13 +210,15 @@ def vendor_source(source: VendorSource, architecture: str):
 
 
 @operation()
-def manifest_installed(manifest: CudaManifest | str | Path, remove_unlisted: bool = False):
+def manifest_installed(manifest: CudaManifest | str | Path, remove_unlisted: bool = True):
     """
     Install exactly the packages of a CUDA manifest and hold them.
 
     + manifest: a ``CudaManifest``, or the path of its YAML file (relative to the repository)
-    + remove_unlisted: also remove installed packages from the vendor's origin that the
-      manifest does not list (else they stay, without a hold)
+    + remove_unlisted: also remove installed packages from the vendor's origin, and those
+      of the manifest the host last installed (``/var/lib/snakepit/cuda-manifest``), that
+      the manifest does not list, so the host holds exactly the manifest (``False``: they
+      stay, without a hold, the plan says so and drift reports them as extra)
 
     Configures the vendor source as ``vendor_source`` does, then compares the host's dpkg
     database with the manifest (``snakepit.cuda.drift``) and applies the plan: holds lifted
@@ -205,16 +249,24 @@ def manifest_installed(manifest: CudaManifest | str | Path, remove_unlisted: boo
         yield _fail(wrong)
         return
     policies = _policies(manifest, bom)
-    plan = plan_changes(compute_drift(manifest, bom, policies), manifest, remove_unlisted)
+    record = _record()
+    drift = compute_drift(manifest, bom, policies, recorded_packages(record))
+    plan = plan_changes(drift, manifest, remove_unlisted)
     source_commands = _source_commands(manifest.source, native)
     lacking = unavailable(plan.to_install(), manifest.source, native, policies)
     _show(_plan_lines(plan, lacking, indexed=not source_commands))
 
+    # The record of what the host holds changes with the packages, or when it names
+    # another manifest; a host without one gets it with its next change.
+    stale_record = record is not None and "\n".join(record) + "\n" != manifest_record(manifest)
     yield from source_commands
     if plan.empty:
         if source_commands:
             yield update_command(manifest.source)
-        host.noop(plan.summary())
+        if stale_record:
+            yield _record_command(manifest)
+        else:
+            host.noop(plan.summary())
         return
 
     if source_commands or lacking:
@@ -231,6 +283,7 @@ def manifest_installed(manifest: CudaManifest | str | Path, remove_unlisted: boo
         )
         return
     yield from plan.commands()
+    yield _record_command(manifest)
 
 
 def _plan_lines(plan: Plan, lacking, indexed: bool) -> list[str]:
@@ -283,3 +336,116 @@ def manifest_verified(manifest: CudaManifest | str | Path, nvidia_smi: bool = Tr
             f"driver {report.driver_version}, CUDA {report.cuda_version}"
         )
     host.log(f"{manifest.name}: {drift.summary()}{smi}", log_func=logger.info)
+
+
+@operation()
+def gpu_health(node: str):
+    """
+    Drain this worker when ``nvidia-smi`` says its GPU stack is broken
+    (``driver-mismatch``, ``gpu-lost``, ``error``), with that state as the reason; resume it
+    when a later run finds it healthy, only if the drain was this operation's own
+    (``snakepit: gpu ...``). Runs when the deploy executes, after slurmd is up, so it sees
+    the installed stack.
+
+    + node: the worker's Slurm node name
+
+    **Example:**
+
+    .. code:: python
+
+        cuda.gpu_health(name="Drain or resume worker1 by its GPU health", node="worker1")
+    """
+    if not host.state.is_executing:
+        host.noop(f"{node}: GPU health is checked when the deploy runs")
+        return
+    report = host.get_fact(NvidiaSmi)
+    table = host.get_fact(SlurmNodes, nodes=node)
+    action = health_action(report.state, table.get(node))
+    if action is None:
+        found = table.get(node)
+        where = table.error or (found.state_text if found else "no such node")
+        host.noop(f"{node}: nvidia-smi {report.state}; Slurm: {where}; nothing to change")
+        return
+    host.log(f"GPU health: {action.describe()}", log_func=logger.warning)
+    yield action.command()
+
+
+def _pending_plan(manifest: CudaManifest, remove_unlisted: bool) -> Plan | None:
+    """The plan manifest_installed will apply (None: the manifest is not for this host,
+    which manifest_installed refuses)."""
+    bom = host.get_fact(DpkgBom)
+    if _wrong_target(manifest, bom) is not None:
+        return None
+    drift = compute_drift(manifest, bom, _policies(manifest, bom), recorded_packages(_record()))
+    return plan_changes(drift, manifest, remove_unlisted)
+
+
+@operation()
+def drained_for_change(
+    manifest: CudaManifest | str | Path,
+    node: str,
+    remove_unlisted: bool = True,
+    timeout_s: int = 3600,
+):
+    """
+    Before a manifest change that installs or removes packages: drain the worker's node
+    (reason ``snakepit: manifest <name>``) and wait until it runs no job, at most
+    ``timeout_s``; a node still busy then stays drained, nothing is installed and the host
+    fails. A node slurmctld does not know yet (a new worker) is not drained; one already
+    drained (an admin's reason) keeps its reason and is only waited for. Nothing happens
+    when the host already matches, or when only holds change.
+
+    + manifest: a ``CudaManifest``, or the path of its YAML file
+    + node: the worker's Slurm node name
+    + remove_unlisted: as for ``manifest_installed`` (whether removals count)
+    + timeout_s: how long to wait for the node's jobs to end
+
+    **Example:**
+
+    .. code:: python
+
+        cuda.drained_for_change(name="Drain worker1 for the change", manifest=m, node="worker1")
+    """
+    manifest = resolve_manifest(manifest)
+    if not host.state.is_executing:
+        host.noop(f"{node}: drained for {manifest.name} when the deploy runs, if packages change")
+        return
+    plan = _pending_plan(manifest, remove_unlisted)
+    if plan is None or not plan.needs_transaction:
+        host.noop(f"{node}: no package of {manifest.name} changes: not drained")
+        return
+    found = host.get_fact(SlurmNodes, nodes=node).get(node)
+    if found is None:
+        host.noop(f"{node}: not a Slurm node yet: nothing to drain")
+        return
+    if needs_drain(found):
+        reason = switch_reason(manifest.name)
+        host.log(f"drain {node} ({reason}), then wait for its jobs", log_func=logger.warning)
+        yield drain_command(node, reason)
+    yield wait_for_jobs_command(node, timeout_s)
+
+
+@operation()
+def resumed_after_change(node: str):
+    """
+    Resume the worker's node if a manifest change drained it (reason
+    ``snakepit: manifest ...``); any other drain stays. Runs after the install, which
+    fails the host (and so skips this) when it did not work.
+
+    + node: the worker's Slurm node name
+
+    **Example:**
+
+    .. code:: python
+
+        cuda.resumed_after_change(name="Resume worker1", node="worker1")
+    """
+    if not host.state.is_executing:
+        host.noop(f"{node}: resumed after a manifest change when the deploy runs")
+        return
+    found = host.get_fact(SlurmNodes, nodes=node).get(node)
+    if not resumes_after_change(found):
+        host.noop(f"{node}: not drained by a manifest change")
+        return
+    host.log(f"resume {node} (was: {found.reason})", log_func=logger.warning)
+    yield resume_command(node)

@@ -232,6 +232,14 @@ def Strings(item: Any = NonEmpty) -> Any:
     return Annotated[tuple[item, ...], BeforeValidator(_lax_sequence)]
 
 
+def _one_or_more(value: Any) -> Any:
+    # One manifest path, or a list of them (one per release): the model keeps a tuple.
+    return (value,) if isinstance(value, str) else _lax_sequence(value)
+
+
+PathOrPaths = Annotated[tuple[NonEmpty, ...], BeforeValidator(_one_or_more)]
+
+
 # -- the schema of group data --------------------------------------------------------------
 
 
@@ -364,7 +372,9 @@ class SlurmSettings(Schema):
 
     cluster_name: Name = Field(description="ClusterName (renaming loses state and accounting)")
     version: Literal["22.05", "24.11"] = Field(
-        "22.05", description="Slurm major version the hosts' release ships (Debian 12: 22.05)"
+        "22.05",
+        description="Slurm major version the hosts' release ships (Debian 12: 22.05, "
+        "Debian 13: 24.11); a run stops when the head's release ships another",
     )
     packages: SlurmPackages = Field(default_factory=SlurmPackages, description="see below")
     memory_reserve_mib: int = Field(
@@ -398,7 +408,7 @@ class SlurmSettings(Schema):
     @property
     def conf(self) -> dict[str, str]:
         """Every global slurm.conf setting but the derived ones, in render order."""
-        return slurm_settings.merged(self.config)
+        return slurm_settings.merged(self.config, self.version)
 
     @property
     def restart_keys(self) -> frozenset[str]:
@@ -511,11 +521,22 @@ class HostData(Schema):
     storage: StorageSettings = Field(default_factory=StorageSettings, description="storage")
     proxy: ProxySettings = Field(default_factory=ProxySettings, description="the proxy")
     node: NodeData = Field(default_factory=NodeData, description="(workers) declared hardware")
-    cuda_manifest: str | None = Field(
-        None, description="(workers) manifests/<name>.yaml installed before slurmd; None: unmanaged"
+    cuda_manifest: PathOrPaths | None = Field(
+        None,
+        description="(workers) manifests/<name>.yaml installed before slurmd, or a list of "
+        "them, one per release: the one whose target is the worker's distro and release "
+        "applies; None: unmanaged",
+    )
+    cuda_drain_timeout_s: Positive = Field(
+        3600,
+        description="(workers) a manifest change drains the node first and waits this long "
+        "for its jobs to end; a node still busy then stays drained, nothing installed",
     )
     cuda_remove_unlisted: bool = Field(
-        False, description="(workers) remove vendor packages the manifest does not list"
+        True,
+        description="(workers) remove vendor packages the manifest does not list, so that a "
+        "switch leaves exactly the new manifest; False: they stay, unheld, and drift reports "
+        "them as extra",
     )
 
 
@@ -547,8 +568,9 @@ class NodeSpec:
     cores_per_socket: int | None = None
     threads_per_core: int | None = None
     gpu_device_glob: str = "/dev/nvidia[0-9]*"
-    cuda_manifest: str | None = None
-    cuda_remove_unlisted: bool = False
+    cuda_manifests: tuple[str, ...] = ()  # the worker's release chooses one; (): unmanaged
+    cuda_remove_unlisted: bool = True
+    cuda_drain_timeout_s: int = 3600
 
 
 @dataclass(frozen=True)
@@ -862,8 +884,9 @@ def _node(host: str, data: HostData, partitions: tuple[Partition, ...]) -> NodeS
         cores_per_socket=declared.cores_per_socket,
         threads_per_core=declared.threads_per_core,
         gpu_device_glob=declared.gpu_device_glob,
-        cuda_manifest=data.cuda_manifest,
+        cuda_manifests=data.cuda_manifest or (),
         cuda_remove_unlisted=data.cuda_remove_unlisted,
+        cuda_drain_timeout_s=data.cuda_drain_timeout_s,
     )
 
 

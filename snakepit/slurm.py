@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -15,6 +15,7 @@ import jinja2
 from snakepit.model import Cluster, NodeSpec
 from snakepit.parsers.hardware import Hardware
 from snakepit.parsers.nvidia_smi import NvidiaSmiReport
+from snakepit.slurm_settings import VERSIONS
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 
@@ -43,6 +44,12 @@ class DetectedNode:
     @property
     def driver_answers(self) -> bool:
         return self.nvidia.state == "ok"
+
+    @property
+    def no_driver_yet(self) -> bool:
+        """Nothing of a driver: nvidia-smi absent or finding no kernel module, and no GPU
+        device file (a node that just arrived, or whose driver is being installed)."""
+        return self.nvidia.state in ("not-installed", "no-driver") and not self.gpu_devices
 
     @property
     def gpu_count(self) -> int:
@@ -158,10 +165,24 @@ def _gres(spec: NodeSpec, gpus: Sequence[tuple[str | None, str]]) -> tuple[Gres,
     )
 
 
+def awaits_driver(spec: NodeSpec, detected: DetectedNode, driver_coming: bool) -> bool:
+    """A node with no driver yet that this run gives one (its CUDA manifest brings the
+    driver): its GPUs are planned from its data and checked once the driver is in
+    (operations.nvidia.gpus_detected). Without a driver coming, or with a driver that
+    answers, fewer GPUs than declared are GPUs missing."""
+    return driver_coming and bool(spec.gpu_count) and detected.no_driver_yet
+
+
 def plan_node(
-    spec: NodeSpec, detected: DetectedNode, reserve_mib: int
+    spec: NodeSpec, detected: DetectedNode, reserve_mib: int, driver_coming: bool = False
 ) -> tuple[NodeLine, list[str]]:
-    """The node's slurm.conf line (declared values win, facts fill the rest) and problems."""
+    """The node's slurm.conf line (declared values win, facts fill the rest) and problems.
+
+    ``driver_coming``: this run installs the node's driver; a node without one yet is then
+    planned with the declared GPUs at /dev/nvidia0..N-1, where the driver will make them."""
+    if awaits_driver(spec, detected, driver_coming):
+        expected = tuple(f"/dev/nvidia{minor}" for minor in range(spec.gpu_count or 0))
+        detected = replace(detected, gpu_devices=expected)
     hw = detected.hardware
     problems = []
     wanted = {
@@ -240,18 +261,23 @@ def plan_nodes(
     cluster: Cluster,
     detected: Mapping[str, DetectedNode],
     recorded: Mapping[str, NodeLine] | None = None,
+    drivers_coming: Collection[str] = (),
 ) -> list[NodeLine]:
     """Every worker's node line: from its facts where it is in this run (``detected``),
     else from the head's record of what it last applied (``recorded``), else from its
     declarations (`declared_line`). Raises HardwareMismatch listing every overclaim of a
     detected node, then MemoryMismatch listing every detected node whose partition's
-    DefMemPerCPU does not fit (the other lines were checked when they were detected)."""
+    DefMemPerCPU does not fit (the other lines were checked when they were detected).
+    ``drivers_coming``: the workers this run installs a GPU driver on (see plan_node)."""
     recorded = recorded or {}
     lines, problems = [], []
     for spec in cluster.nodes:
         if spec.host in detected:
             line, node_problems = plan_node(
-                spec, detected[spec.host], cluster.slurm.memory_reserve_mib
+                spec,
+                detected[spec.host],
+                cluster.slurm.memory_reserve_mib,
+                driver_coming=spec.host in drivers_coming,
             )
             problems += node_problems
         elif spec.host in recorded:
@@ -402,7 +428,8 @@ def render_cgroup_conf() -> str:
 
 
 def render_slurmdbd_conf(cluster: Cluster, password: str) -> str:
-    return render("slurmdbd.conf.j2", slurm=cluster.slurm, password=password)
+    pid_file = VERSIONS[cluster.slurm.version].slurmdbd_pid_file
+    return render("slurmdbd.conf.j2", slurm=cluster.slurm, password=password, pid_file=pid_file)
 
 
 # -- what a change means ---------------------------------------------------------------------

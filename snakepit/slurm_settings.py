@@ -11,7 +11,7 @@ defaults' order, then the cluster's own keys sorted).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -70,22 +70,47 @@ DERIVED = {
 }
 
 
+# Slurm's major releases in order: its compatibility window is counted in them.
+MAJOR_RELEASES = ("20.11", "21.08", "22.05", "23.02", "23.11", "24.05", "24.11")
+
+
 @dataclass(frozen=True)
 class SlurmVersion:
     """What differs between the Slurm versions we support."""
 
     version: str
-    debian: str  # the Debian release that ships it
-    # Settings slurmctld/slurmd read only at start: `scontrol reconfigure` is not enough
-    # (scontrol(1), "reconfigure"); adding or removing nodes needs restarts too.
+    debian: str  # the Debian release (VERSION_ID) that ships it
+    # Settings slurmctld/slurmd take only at a restart: `scontrol reconfigure` is not
+    # enough; adding or removing nodes restarts them too (snakepit.slurm.restart_fingerprint).
     restart_keys: frozenset[str]
+    # How many major releases back this version's daemons talk to, and its slurmdbd
+    # converts the database of (Slurm's upgrade guide: two until 24.05, three from 24.11).
+    accepts_previous: int
+    # Where this release's packaging wants what DEFAULTS says for the other one.
+    defaults: Mapping[str, Default] = field(default_factory=dict)
+    # slurmdbd.conf's PidFile: a place the user its unit runs it as can write.
+    slurmdbd_pid_file: str = "/run/slurmdbd.pid"
+    # The newest REST API version its slurmrestd serves (/slurm/<it>/ping).
+    rest_api: str = "v0.0.38"
 
     @property
     def known_keys(self) -> frozenset[str]:
         return _known_keys(self.version)
 
+    @property
+    def oldest_accepted(self) -> str:
+        index = MAJOR_RELEASES.index(self.version)
+        return MAJOR_RELEASES[max(0, index - self.accepts_previous)]
 
-_RESTART_KEYS = frozenset(
+    def accepts(self, other: str) -> bool:
+        """Whether daemons of this version work with ``other``'s, no newer than this one
+        (slurmdbd >= slurmctld >= slurmd, within the window)."""
+        index, other_index = MAJOR_RELEASES.index(self.version), MAJOR_RELEASES.index(other)
+        return 0 <= index - other_index <= self.accepts_previous
+
+
+# Slurm 22.05: settings slurmctld/slurmd read only at start (scontrol(1), "reconfigure").
+_RESTART_KEYS_22_05 = frozenset(
     {
         "AuthType",
         "AuthAltTypes",
@@ -111,15 +136,52 @@ _RESTART_KEYS = frozenset(
         "SlurmctldParameters",
     }
 )
+# Slurm 24.11: since 23.11 `scontrol reconfigure` starts new daemons that read the whole
+# file and take over, so plugins change live; only "the listening TCP ports or
+# authentication mechanism" cannot (scontrol(1)). Where the daemons run from, as whom and
+# for which cluster stays a restart as well: a successor started by the old daemon would
+# inherit them.
+_RESTART_KEYS_24_11 = frozenset(
+    {
+        "AuthType",
+        "AuthAltTypes",
+        "AuthAltParameters",
+        "CredType",
+        "SlurmctldPort",
+        "SlurmdPort",
+        "ClusterName",
+        "SlurmctldHost",
+        "SlurmUser",
+        "StateSaveLocation",
+        "SlurmdSpoolDir",
+    }
+)
 
 VERSIONS: dict[str, SlurmVersion] = {
-    "22.05": SlurmVersion("22.05", debian="12", restart_keys=_RESTART_KEYS),
+    "22.05": SlurmVersion(
+        "22.05", debian="12", restart_keys=_RESTART_KEYS_22_05, accepts_previous=2
+    ),
     # 24.11 dropped ControlMachine (SlurmctldHost only) and the 22.05-era plugins listed
-    # in data/; the same settings still need a restart of the daemons that read them.
+    # in data/.
+    # Debian 13's units run slurmctld and slurmdbd as `slurm` (22.05's: as root) and give
+    # each a runtime directory of its own, where they can write their pid files.
     "24.11": SlurmVersion(
-        "24.11", debian="13", restart_keys=_RESTART_KEYS - {"ControlMachine", "SwitchType"}
+        "24.11",
+        debian="13",
+        restart_keys=_RESTART_KEYS_24_11,
+        accepts_previous=3,
+        defaults={
+            "SlurmctldPidFile": Default(
+                "/run/slurmctld/slurmctld.pid",
+                "Debian 13's unit runs it as slurm in /run/slurmctld",
+            ),
+        },
+        slurmdbd_pid_file="/run/slurmdbd/slurmdbd.pid",
+        rest_api="v0.0.42",  # 24.11 serves v0.0.40 to v0.0.42; 22.05's v0.0.38 is gone
     ),
 }
+# The supported targets: Debian release -> the Slurm it ships.
+RELEASES: dict[str, SlurmVersion] = {v.debian: v for v in VERSIONS.values()}
 
 
 @cache
@@ -174,9 +236,15 @@ def _one_line(value: object) -> str | None:
     return None
 
 
-def merged(overrides: Mapping[str, str | int | None]) -> dict[str, str]:
-    """The defaults with the cluster's overrides: None removes a key; order is stable."""
-    settings = {key: str(default.value) for key, default in DEFAULTS.items()}
+def defaults(version: str) -> dict[str, Default]:
+    """DEFAULTS as the Slurm version's packaging wants them."""
+    return {**DEFAULTS, **VERSIONS[version].defaults}
+
+
+def merged(overrides: Mapping[str, str | int | None], version: str = "22.05") -> dict[str, str]:
+    """The version's defaults with the cluster's overrides: None removes a key; order is
+    stable."""
+    settings = {key: str(default.value) for key, default in defaults(version).items()}
     for key in sorted(overrides, key=lambda k: (k not in DEFAULTS, k)):
         value = overrides[key]
         if value is None:
@@ -201,7 +269,12 @@ def jwt_key_path(conf: Mapping[str, str]) -> str | None:
 
 def render_defaults_table() -> str:
     rows = ["| setting | default | why |", "| --- | --- | --- |"]
-    rows += [f"| `{k}` | `{d.value}` | {d.why} |" for k, d in DEFAULTS.items()]
+    for key, default in DEFAULTS.items():
+        rows.append(f"| `{key}` | `{default.value}` | {default.why} |")
+        for version in VERSIONS.values():
+            if key in version.defaults:
+                other = version.defaults[key]
+                rows.append(f"| | Slurm {version.version}: `{other.value}` | {other.why} |")
     rows += [
         f"| `{k}` | from {where} | not settable in `slurm.config` |" for k, where in DERIVED.items()
     ]

@@ -7,9 +7,19 @@ through it (see tests/verify/conftest.py).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # pyinfra_cli patches the stdlib for gevent when imported (the unit tests import it to
+    # build inventories); patched under a running pytest-xdist worker, its threads block
+    # forever. Tests never run pyinfra in-process (the integration tests run its CLI), so
+    # the workers keep the stdlib as it is.
+    from gevent import monkey
+
+    monkey.patch_all = lambda *args, **kwargs: None
 
 VERIFY = Path(__file__).resolve().parent / "verify"
 

@@ -236,7 +236,8 @@ def slurmd_defaults(cluster: Cluster) -> str:
     )
 
 
-# Debian's unit refuses to start without a local slurm.conf; configless has none.
+# Debian 12's unit refuses to start without a local slurm.conf; configless has none.
+# (Debian 13's has the condition commented out; the drop-in changes nothing there.)
 SLURMD_DROPIN = """\
 # Managed by snakepit-pyinfra: configless slurmd has no local slurm.conf.
 [Unit]
@@ -293,13 +294,19 @@ def slurmd(cluster: Cluster) -> None:
         package_version=cluster.slurm.packages.version,
         directories=SLURM_DIRS,
         config=[
+            # Before the packages: Debian 13's slurmd starts when installed (its unit
+            # has no ConditionPathExists), and must find its controller then.
             ConfigFile(
                 "/etc/default/slurmd",
                 defaults,
                 name="slurmd fetches its configuration from the controller",
+                before_packages=True,
             ),
             ConfigFile(
-                SLURMD_DROPIN_PATH, SLURMD_DROPIN, name="slurmd starts without a local slurm.conf"
+                SLURMD_DROPIN_PATH,
+                SLURMD_DROPIN,
+                name="slurmd starts without a local slurm.conf",
+                before_packages=True,
             ),
         ],
         apply=Apply(

@@ -14,6 +14,11 @@ from deploys.concerns.cuda import cuda_manifest
 from glue import context
 
 if context.is_worker():
-    spec = context.cluster().node(host.name)
-    if spec.cuda_manifest is not None:
-        cuda_manifest(spec.cuda_manifest, remove_unlisted=spec.cuda_remove_unlisted)
+    manifest = context.cuda_manifest()
+    if manifest is not None:
+        spec = context.cluster().node(host.name)
+        cuda_manifest(
+            manifest,
+            remove_unlisted=spec.cuda_remove_unlisted,
+            drain_timeout_s=spec.cuda_drain_timeout_s,
+        )

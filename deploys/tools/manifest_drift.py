@@ -16,14 +16,14 @@ from pyinfra import host
 
 from deploys.tools.options import DriftOptions
 from glue import context
-from operations.cuda import read_drift, resolve_manifest
+from operations.cuda import read_drift
 
 out = context.tool_options(DriftOptions).drift_out
 record: dict[str, object] = {"host": host.name}
-manifest = context.cluster().node(host.name).cuda_manifest if context.is_worker() else None
+manifest = context.cuda_manifest() if context.is_worker() else None
 if manifest is None:
     record["skipped"] = "no cuda_manifest in its data"
 else:
-    record["drift"] = read_drift(resolve_manifest(manifest)).to_json()
+    record["drift"] = read_drift(manifest).to_json()
 name = hashlib.sha256(host.name.encode()).hexdigest()[:16]
 (Path(out) / f"{name}.json").write_text(json.dumps(record))

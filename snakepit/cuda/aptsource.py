@@ -3,7 +3,8 @@
 * ``/etc/apt/sources.list.d/<name>.list``: the repository, trusted only through its own
   keyring (``signed-by``), never through apt's global trusted keys;
 * ``/etc/apt/preferences.d/<name>``: the vendor's Release (origin and label) pinned above the
-  distro's 500, so a plain ``apt-get install`` never takes the distro's driver build;
+  distro's 500, so a plain ``apt-get install`` never takes the distro's driver build (none
+  when the vendor is the distribution itself);
 * ``/etc/apt/apt.conf.d/51<name>-unattended-upgrades``: unattended-upgrades keeps its hands
   off ``nvidia-*``, ``libnvidia-*`` and ``cuda-*`` (the holds already stop it; this is the
   belt to their braces, and covers packages outside any manifest).
@@ -34,11 +35,16 @@ def sources_list_path(source: VendorSource) -> str:
 
 def sources_list(source: VendorSource, architecture: str) -> AptFile:
     options = f"[arch={architecture} signed-by={source.keyring}]"
-    words = ["deb", options, source.url, source.suite, *source.components]
-    return AptFile(sources_list_path(source), f"# {MANAGED}\n{' '.join(words)}\n")
+    lines = [
+        " ".join(["deb", options, line.url, line.suite, *source.components])
+        for line in source.lines()
+    ]
+    return AptFile(sources_list_path(source), f"# {MANAGED}\n" + "\n".join(lines) + "\n")
 
 
-def preferences(source: VendorSource) -> AptFile:
+def preferences(source: VendorSource) -> AptFile | None:
+    if source.release is None:
+        return None  # the distribution's own packages: no other repository to out-rank
     content = (
         f"# {MANAGED}\n"
         f"# {source.name}: the vendor's builds win over the distro's (500), without\n"
@@ -61,11 +67,8 @@ def unattended_upgrades(source: VendorSource) -> AptFile:
 
 
 def apt_files(source: VendorSource, architecture: str) -> tuple[AptFile, ...]:
-    return (
-        sources_list(source, architecture),
-        preferences(source),
-        unattended_upgrades(source),
-    )
+    files = (sources_list(source, architecture), preferences(source), unattended_upgrades(source))
+    return tuple(file for file in files if file is not None)
 
 
 def update_command(source: VendorSource) -> str:

@@ -142,8 +142,36 @@ def policy_names(bom: Bom, native_arch: str, wanted: Iterable[str] = ()) -> list
     return list(names)
 
 
-def compute_drift(manifest: CudaManifest, bom: Bom, policies: Mapping[str, AptPolicy]) -> HostDrift:
-    """Compare a host's BOM (and apt's origin data) with a manifest."""
+# What the host last installed, so that a switch to another vendor's manifest (NVIDIA's
+# repository to Debian's, say) still finds the old packages: apt's origin data only
+# knows the new vendor.
+MANIFEST_RECORD = "/var/lib/snakepit/cuda-manifest"
+_RECORD_HEADER = "# Managed by snakepit-pyinfra: the CUDA manifest last installed, its packages."
+
+
+def manifest_record(manifest: CudaManifest) -> str:
+    keys = "".join(f"{package.key}\n" for package in manifest.packages)
+    return f"{_RECORD_HEADER}\nmanifest={manifest.name}\n{keys}"
+
+
+def recorded_packages(lines: Iterable[str] | None) -> tuple[str, ...]:
+    """The ``name:arch`` keys of a manifest record (none when there is no record)."""
+    return tuple(
+        line.strip()
+        for line in lines or ()
+        if line.strip() and not line.startswith(("#", "manifest="))
+    )
+
+
+def compute_drift(
+    manifest: CudaManifest,
+    bom: Bom,
+    policies: Mapping[str, AptPolicy],
+    previous: Iterable[str] = (),
+) -> HostDrift:
+    """Compare a host's BOM (and apt's origin data) with a manifest. ``previous``: the
+    ``name:arch`` of the manifest the host last installed; those still installed and not
+    in this manifest are extra too, whatever their origin."""
     drifted: list[PackageDrift] = []
     for wanted in manifest.packages:
         entry = bom.get(wanted.key)
@@ -181,7 +209,9 @@ def compute_drift(manifest: CudaManifest, bom: Bom, policies: Mapping[str, AptPo
                 )
             )
     listed = manifest.by_key()
-    for entry in installed_from(manifest.source, manifest.target.architecture, bom, policies):
+    vendor = installed_from(manifest.source, manifest.target.architecture, bom, policies)
+    left = [bom[key] for key in previous if key in bom and _present(bom[key])]
+    for entry in {package.key: package for package in [*vendor, *left]}.values():
         if entry.key not in listed:
             drifted.append(
                 PackageDrift(

@@ -226,28 +226,55 @@ class ReleaseMatch(_Record):
         return data
 
 
+class SuiteLine(_Record):
+    """One more ``deb URL suite`` line of the same vendor: same components, same key."""
+
+    url: HttpUrl = Field(description="the repository's URL")
+    suite: AptWord = Field(description="the suite, e.g. bookworm-security")
+
+
 class VendorSource(_Record):
     """The vendor's apt repository and how hosts trust and prefer it.
 
     ``suite`` ``/`` with no components is a flat repository, which is how NVIDIA publishes
     CUDA (``deb URL /``). ``name`` names the files written on hosts
     (``/etc/apt/sources.list.d/<name>.list``, ``/etc/apt/preferences.d/<name>``).
+
+    The vendor may be the distribution itself (Debian's non-free NVIDIA driver): then
+    ``components`` select the vendor's packages (``non-free``, not ``main``: the compiler
+    DKMS pulls in stays an ordinary Debian package), ``also`` adds the suites where the
+    distribution publishes fixed versions (``bookworm-security``), ``key_url`` is None
+    (the distribution's own keyring package already put the key on every host; it is
+    checked, never fetched or written) and so are ``release`` and ``pin_priority`` (no
+    other repository offers these packages: nothing to out-rank).
     """
 
     name: Slug = Field(description="names the .list, preferences and keyring files on hosts")
     url: HttpUrl = Field(description="the repository's URL (`deb URL suite components`)")
     suite: AptWord = Field(description="the suite; ending in `/`: a flat repository")
     components: Annotated[tuple[AptWord, ...], BeforeValidator(_tuple)] = Field(
-        description="the components of a suite; empty for a flat repository"
+        description="the components of a suite (only these are the vendor's); empty for a "
+        "flat repository"
     )
-    key_url: HttpUrl = Field(description="where the signing key is downloaded from")
+    key_url: HttpUrl | None = Field(
+        description="where the signing key is downloaded from; None: the distribution's "
+        "keyring on the host already holds it (checked, never written)"
+    )
     key_fingerprint: Fingerprint = Field(
         description="the signing key's 40-digit fingerprint; a downloaded key must match it"
     )
     keyring: Keyring = Field(description="where hosts keep the key (`signed-by`), *.gpg")
-    release: ReleaseMatch = Field(description="what apt's preferences pin by")
-    pin_priority: PinPriority = Field(
-        description="apt pin priority of the repository: 501..999 (beats the distro's 500)"
+    release: ReleaseMatch | None = Field(
+        description="what apt's preferences pin by; None: no pin (the distribution's own)"
+    )
+    pin_priority: PinPriority | None = Field(
+        description="apt pin priority of the repository: 501..999 (beats the distro's 500); "
+        "None with `release`"
+    )
+    also: Annotated[tuple[SuiteLine, ...], BeforeValidator(_tuple)] = Field(
+        (),
+        description="more suites of the same vendor (same components and key), e.g. "
+        "Debian's security suite",
     )
 
     @model_validator(mode="after")
@@ -258,17 +285,36 @@ class VendorSource(_Record):
             )
         if not self.is_flat and not self.components:
             raise FieldProblem("components", "must name at least one component for a suite")
+        if self.is_flat and self.also:
+            raise FieldProblem("also", "must be empty for a flat repository")
+        if (self.release is None) != (self.pin_priority is None):
+            raise FieldProblem("pin_priority", "must be set exactly when release is")
         return self
 
     @property
     def is_flat(self) -> bool:
         return self.suite.endswith("/")
 
+    def lines(self) -> tuple[SuiteLine, ...]:
+        """Every ``deb URL suite`` of the vendor, the main one first."""
+        return (SuiteLine(self.url, self.suite), *self.also)
+
     def offers(self, origin: str) -> bool:
-        """Whether an ``apt-cache policy`` source line (``"http://... ./ Packages"``) is
-        this repository: apt prints the URL first, without a trailing slash for flat ones."""
+        """Whether an ``apt-cache policy`` source line is this vendor's: apt prints the URL
+        first (without a trailing slash for flat repositories), then ``suite/component``
+        (``"http://deb.debian.org/debian bookworm/non-free amd64 Packages"``)."""
         words = origin.split()
-        return bool(words) and words[0].rstrip("/") == self.url.rstrip("/")
+        if not words:
+            return False
+        for line in self.lines():
+            if words[0].rstrip("/") != line.url.rstrip("/"):
+                continue
+            if self.is_flat:
+                return True
+            wanted = {f"{line.suite}/{component}" for component in self.components}
+            if len(words) > 1 and words[1] in wanted:
+                return True
+        return False
 
 
 class ManifestPackage(_Record):
@@ -300,6 +346,9 @@ class Boms(_Record):
 
     before: Text = Field(description="the BOM of the clean host before the install")
     after: Text = Field(description="the BOM after installing the metapackage")
+
+
+DRIVER_PACKAGE_RE = re.compile(r"^(cuda-drivers|nvidia-driver|nvidia-kernel-|nvidia-open-kernel)")
 
 
 class CudaManifest(_Record):
@@ -343,6 +392,14 @@ class CudaManifest(_Record):
     @property
     def path(self) -> Path | None:
         return self._path
+
+    @property
+    def driver_packages(self) -> tuple[ManifestPackage, ...]:
+        """The packages that bring the NVIDIA kernel driver: NVIDIA's ``cuda-drivers*``,
+        ``nvidia-driver-<branch>`` and ``nvidia-kernel-*``, Debian's ``nvidia-driver``,
+        ``nvidia-kernel-dkms`` and ``nvidia-open-kernel-dkms``. A worker whose manifest has
+        them gets its driver from this run, so no driver yet is not a GPU missing."""
+        return tuple(p for p in self.packages if DRIVER_PACKAGE_RE.match(p.name))
 
     def by_key(self) -> dict[str, ManifestPackage]:
         return {package.key: package for package in self.packages}
@@ -415,6 +472,28 @@ def load_source_file(path: Path | str) -> tuple[VendorSource, Target]:
     return loaded.source, loaded.target
 
 
+def for_release(
+    manifests: tuple[CudaManifest, ...], distro: str | None, release: str | None
+) -> CudaManifest | None:
+    """The manifest, of a worker's list (one per release), whose target is that distro and
+    release; None when none is. The installing operation checks the architecture too."""
+    for manifest in manifests:
+        if (manifest.target.distro, manifest.target.release) == (distro, release):
+            return manifest
+    return None
+
+
+def one_per_release(manifests: tuple[CudaManifest, ...]) -> str | None:
+    """Why a worker's list of manifests is ambiguous (two for one target), if it is."""
+    seen: dict[str, str] = {}
+    for manifest in manifests:
+        target = manifest.target.describe()
+        if target in seen:
+            return f"{seen[target]} and {manifest.name} are both for {target}: list one per release"
+        seen[target] = manifest.name
+    return None
+
+
 def render_manifest_docs(heading: str = "###") -> str:
     """Markdown: every key of a CUDA manifest and of a source file, its type and meaning."""
     source_keys = ", ".join(f"`{name}`" for name in SourceFile.model_fields)
@@ -435,7 +514,7 @@ def _flow(mapping: Mapping[str, Any]) -> str:
 
 
 def source_to_data(source: VendorSource) -> dict[str, Any]:
-    return {
+    data = {
         "name": source.name,
         "url": source.url,
         "suite": source.suite,
@@ -443,9 +522,12 @@ def source_to_data(source: VendorSource) -> dict[str, Any]:
         "key_url": source.key_url,
         "key_fingerprint": source.key_fingerprint,
         "keyring": source.keyring,
-        "release": source.release.to_data(),
+        "release": source.release.to_data() if source.release is not None else None,
         "pin_priority": source.pin_priority,
     }
+    if source.also:
+        data["also"] = [{"url": line.url, "suite": line.suite} for line in source.also]
+    return data
 
 
 def target_to_data(target: Target) -> dict[str, str]:

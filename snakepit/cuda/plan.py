@@ -90,14 +90,20 @@ class Plan:
         return tuple(p for p in self.manifest.packages if (p.name, p.arch) in changing)
 
     def summary(self) -> str:
+        kept = (
+            f"; {len(self.kept)} vendor package(s) not in the manifest left installed "
+            "(remove_unlisted is off; drift reports them as extra)"
+            if self.kept
+            else ""
+        )
         if self.empty:
             return (
                 f"{self.manifest.name}: all {len(self.manifest.packages)} packages at the "
-                "manifest's versions and held"
+                f"manifest's versions and held{kept}"
             )
         order = (INSTALL, UPGRADE, DOWNGRADE, REINSTALL, REMOVE, UNHOLD, HOLD)
         counts = [f"{len(self.of_verb(v))} to {v}" for v in order if self.of_verb(v)]
-        return f"{self.manifest.name}: " + ", ".join(counts)
+        return f"{self.manifest.name}: " + ", ".join(counts) + kept
 
     def render(self) -> list[str]:
         lines = [self.summary()]

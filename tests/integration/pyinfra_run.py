@@ -44,14 +44,14 @@ def run_pyinfra(
     return result
 
 
-def running_sandbox(name: str, workers: int = 2):
+def running_sandbox(name: str, workers: int = 2, release: str | None = None):
     """Yield a sandbox that is up; remove it afterwards unless SNAKEPIT_KEEP_SANDBOX=1.
 
     For pytest fixtures: ``yield from running_sandbox("name")``. $SNAKEPIT_SANDBOX_PREFIX is
     put before the name, so that runs from several checkouts on one machine never share one.
     """
     sandbox = Sandbox(os.environ.get("SNAKEPIT_SANDBOX_PREFIX", "") + name)
-    sandbox.up(workers=workers)
+    sandbox.up(workers=workers, release=release)
     yield sandbox
     if os.environ.get("SNAKEPIT_KEEP_SANDBOX") != "1":
         sandbox.down()

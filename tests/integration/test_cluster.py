@@ -8,6 +8,7 @@ touching a host, survive a worker dying mid-run.
 from __future__ import annotations
 
 import hashlib
+import re
 import subprocess
 import sys
 import time
@@ -303,7 +304,8 @@ def test_a_job_over_its_memory_is_killed_by_the_cgroup(sandbox, converged):
     assert (rc, out.split()[-1]) == (0, "20"), out
     rc, out = sandbox.exec("head", allocate(400))
     assert rc != 0, out
-    assert "task 0: Out Of Memory" in out and "oom-kill event" in out, out
+    # "oom-kill event" (22.05) or "oom_kill event" (24.11)
+    assert "task 0: Out Of Memory" in out and re.search(r"oom.kill event", out), out
 
 
 # -- c. and d. a second converge changes nothing; previews are exact -------------------------
@@ -561,6 +563,37 @@ def test_node_declaring_more_than_detected_is_refused(sandbox, pyinfra, node, me
         path.write_text(original)
 
 
+@pytest.mark.parametrize(
+    ("os_release", "message"),
+    [
+        (
+            'ID=ubuntu\nVERSION_ID="18.04"\nPRETTY_NAME="Ubuntu 18.04.6 LTS"',
+            "worker1: Ubuntu 18.04.6 LTS is not supported (supported: Debian 12 (Slurm 22.05), "
+            "Debian 13 (Slurm 24.11))",
+        ),
+        (
+            'ID=debian\nVERSION_ID="13"\nPRETTY_NAME="Debian GNU/Linux 13 (trixie)"',
+            "worker1: slurmd 24.11 (Debian 13) with slurmctld and slurmdbd 22.05 on head "
+            "(Debian 12): Slurm 22.05 accepts daemons of 20.11 to 22.05 only",
+        ),
+    ],
+)
+def test_a_host_of_an_unsupported_release_or_slurm_mix_is_refused(
+    sandbox, pyinfra, os_release, message
+):
+    # Debian's /etc/os-release is a link to /usr/lib/os-release: replaced by a file here.
+    assert sandbox.exec("worker1", "mv /etc/os-release /etc/os-release.real")[0] == 0
+    try:
+        sandbox.exec("worker1", f"printf '%s\\n' '{os_release}' > /etc/os-release")
+        err = _refused(pyinfra, sandbox)
+        assert message in err
+        assert [line for line in err.splitlines() if line.strip().startswith("worker")] == [
+            f"  {message}"
+        ]
+    finally:
+        sandbox.exec("worker1", "mv -f /etc/os-release.real /etc/os-release")
+
+
 # -- g. a worker dies mid-converge; the rest finish; a rerun converges it --------------------
 
 
@@ -594,13 +627,51 @@ def test_worker_killed_mid_converge_then_rerun_converges(sandbox, converged):
     assert changed_ops(run_pyinfra(sandbox.inventory_path, SITE, "-y").json) == {}
 
 
+# -- e. a worker killed during a package's unpack heals on the next run --------------------
+
+# Install git (a base package) again and kill dpkg while it unpacks git's files: dpkg's
+# database then says half-installed, reinst-required (iHR), which `dpkg --configure -a`
+# cannot finish. The kill is of apt's own children, found by apt's pid.
+KILL_DURING_UNPACK = (
+    "export DEBIAN_FRONTEND=noninteractive; "
+    "apt-get remove -y -q git >/dev/null 2>&1 && apt-get install -d -y -q git >/dev/null 2>&1 "
+    "|| exit 1; "
+    "apt-get install -y -q git >/dev/null 2>&1 & apt=$!; "
+    "until dpkg-query -W -f='${db:Status-Abbrev}' git 2>/dev/null | grep -q H; do :; done; "
+    "kill -9 $(ps -o pid= --ppid $apt); wait $apt; "
+    "dpkg-query -W -f='${db:Status-Abbrev}' git"
+)
+
+
+def test_a_worker_killed_during_an_unpack_heals_on_the_next_run(sandbox, converged):
+    rc, out = sandbox.exec("worker1", KILL_DURING_UNPACK)
+    assert out.split()[-1:] == ["iHR"], out
+    sandbox.client.containers.get(sandbox.container_name("worker1")).restart()
+    sandbox.up()  # the same fleet, resumed
+    assert "git" in sandbox.exec("worker1", "dpkg --audit")[1]
+
+    result = run_pyinfra(sandbox.inventory_path, SITE, "-y").json
+    changed = changed_ops(result)
+    assert changed["Base system | dpkg finished any interrupted work"] == ["worker1"]
+    rc, audit = sandbox.exec("worker1", "dpkg --audit")
+    assert (rc, audit.strip()) == (0, ""), audit
+    assert sandbox.exec("worker1", "dpkg-query -W -f='${db:Status-Abbrev}' git")[1] == "ii "
+    rc, out = sandbox.exec("worker1", "git --version")
+    assert rc == 0 and out.startswith("git version"), out
+    checks.wait_for_idle_nodes(sandbox, count=2, timeout=180)
+    assert changed_ops(run_pyinfra(sandbox.inventory_path, SITE, "-y").json) == {}
+
+
 # -- the CUDA manifest is part of the worker deploy -------------------------------------------
 
 
-def test_workers_install_their_cuda_manifest_before_slurmd(sandbox, converged, pyinfra, tmp_path):
+@pytest.fixture(scope="module")
+def stub_manifest(sandbox, tmp_path_factory):
+    """The stub vendor repository, served on the sandbox network, and a manifest made from
+    it (cuda-11-5 with the stub driver)."""
     network = sandbox.client.networks.get(sandbox.network_name)
     gateway = network.attrs["IPAM"]["Config"][0]["Gateway"]
-    override = sandbox.group_data_dir / "slurm_worker.py"
+    tmp_path = tmp_path_factory.mktemp("stub")
     with StubRepo() as stub:
         stub.build()
         stub.serve(gateway)
@@ -628,55 +699,110 @@ def test_workers_install_their_cuda_manifest_before_slurmd(sandbox, converged, p
             check=False,
         )
         assert done.returncode == 0, done.stderr[-3000:]
-        manifest = load_manifest(path)
-        override.write_text(f"cuda_manifest = {str(path)!r}\n")
+        yield load_manifest(path)
+
+
+def test_workers_install_their_cuda_manifest_before_slurmd(
+    sandbox, converged, pyinfra, stub_manifest
+):
+    manifest = stub_manifest
+    path = manifest.path
+    override = sandbox.group_data_dir / "slurm_worker.py"
+    override.write_text(f"cuda_manifest = {str(path)!r}\n")
+    try:
+        result = run_pyinfra(sandbox.inventory_path, SITE, "-y").json
+        names = [op["name"] for op in result["results"]["operations"]]
+        install = next(n for n in names if n.startswith("CUDA manifest | Install exactly"))
+        slurmd = next(n for n in names if n.startswith("Slurm node daemon (worker) | Install"))
+        assert names.index(install) < names.index(slurmd)
+        assert changed_ops(result)[install] == ["worker1", "worker2"]
+        for worker in ("worker1", "worker2"):
+            _, out = sandbox.exec(worker, "dpkg-query -W -f='${Package} ${Version}\\n'")
+            installed = dict(line.split() for line in out.splitlines())
+            for package in manifest.packages:
+                assert installed[package.name] == package.version
+            held = set(sandbox.exec(worker, "apt-mark showhold")[1].split())
+            assert {p.name for p in manifest.packages} <= held
+        # The driver stub's nvidia-smi now answers: GPUs come from it, not device files.
+        smi = run_pyinfra(sandbox.inventory_path, "fact", "facts.nvidia.NvidiaSmi").json
+        for worker in ("worker1", "worker2"):
+            assert smi["facts.nvidia.NvidiaSmi"][worker]["state"] == "ok"
+            assert smi["facts.nvidia.NvidiaSmi"][worker]["gpu_count"] == 2
+        assert changed_ops(run_pyinfra(sandbox.inventory_path, SITE, "-y").json) == {}
+        checks.wait_for_idle_nodes(sandbox, count=2)
+        # The stub's model is the sandbox partition's: the same Gres, now from nvidia-smi.
+        assert node_gres(sandbox, "worker2") == f"Gres=gpu:{STUB_GPU_TYPE}:2"
+        out = checks.head_shell(
+            sandbox,
+            "srun -w worker2 --gres=gpu:2 sh -c 'echo $CUDA_VISIBLE_DEVICES'",
+            user="slurm",
+        )
+        assert out.strip() == "0,1"
+        # Now that a driver names the model, a partition declaring another is refused.
+        all_py = sandbox.group_data_dir / "all.py"
+        original = all_py.read_text()
+        all_py.write_text(
+            original + '\nslurm_partitions = [{**p, "gpu_type": "nvidia_titan_xp"} '
+            'if p["name"] == "txp" else p for p in slurm_partitions]\n'
+        )
         try:
-            result = run_pyinfra(sandbox.inventory_path, SITE, "-y").json
-            names = [op["name"] for op in result["results"]["operations"]]
-            install = next(n for n in names if n.startswith("CUDA manifest | Install exactly"))
-            slurmd = next(n for n in names if n.startswith("Slurm node daemon (worker) | Install"))
-            assert names.index(install) < names.index(slurmd)
-            assert changed_ops(result)[install] == ["worker1", "worker2"]
-            for worker in ("worker1", "worker2"):
-                _, out = sandbox.exec(worker, "dpkg-query -W -f='${Package} ${Version}\\n'")
-                installed = dict(line.split() for line in out.splitlines())
-                for package in manifest.packages:
-                    assert installed[package.name] == package.version
-                held = set(sandbox.exec(worker, "apt-mark showhold")[1].split())
-                assert {p.name for p in manifest.packages} <= held
-            # The driver stub's nvidia-smi now answers: GPUs come from it, not device files.
-            smi = run_pyinfra(sandbox.inventory_path, "fact", "facts.nvidia.NvidiaSmi").json
-            for worker in ("worker1", "worker2"):
-                assert smi["facts.nvidia.NvidiaSmi"][worker]["state"] == "ok"
-                assert smi["facts.nvidia.NvidiaSmi"][worker]["gpu_count"] == 2
-            assert changed_ops(run_pyinfra(sandbox.inventory_path, SITE, "-y").json) == {}
-            checks.wait_for_idle_nodes(sandbox, count=2)
-            # The stub's model is the sandbox partition's: the same Gres, now from nvidia-smi.
-            assert node_gres(sandbox, "worker2") == f"Gres=gpu:{STUB_GPU_TYPE}:2"
-            out = checks.head_shell(
-                sandbox,
-                "srun -w worker2 --gres=gpu:2 sh -c 'echo $CUDA_VISIBLE_DEVICES'",
-                user="slurm",
-            )
-            assert out.strip() == "0,1"
-            # Now that a driver names the model, a partition declaring another is refused.
-            all_py = sandbox.group_data_dir / "all.py"
-            original = all_py.read_text()
-            all_py.write_text(
-                original + '\nslurm_partitions = [{**p, "gpu_type": "nvidia_titan_xp"} '
-                'if p["name"] == "txp" else p for p in slurm_partitions]\n'
-            )
-            try:
-                err = _refused(pyinfra, sandbox)
-            finally:
-                all_py.write_text(original)
-            for worker in ("worker1", "worker2"):
-                assert (
-                    f"{worker}: nvidia-smi found GPU model geforce_rtx_2080_ti "
-                    "('GeForce RTX 2080 Ti') but partition txp declares gpu_type nvidia_titan_xp"
-                ) in err
+            err = _refused(pyinfra, sandbox)
         finally:
-            override.unlink()
+            all_py.write_text(original)
+        for worker in ("worker1", "worker2"):
+            assert (
+                f"{worker}: nvidia-smi found GPU model geforce_rtx_2080_ti "
+                "('GeForce RTX 2080 Ti') but partition txp declares gpu_type nvidia_titan_xp"
+            ) in err
+    finally:
+        override.unlink()
+
+
+# -- b. a brand-new GPU worker, no driver and no device files, joins in one run ---------------
+
+
+def test_a_new_gpu_worker_without_a_driver_joins_in_one_run(sandbox, converged, stub_manifest):
+    override = sandbox.group_data_dir / "slurm_worker.py"
+    override.write_text(f"cuda_manifest = {str(stub_manifest.path)!r}\n")
+    fleet = sandbox.fleet()
+    try:
+        # Its data declares 2 GPUs (the partition's); it may use them, but has neither
+        # device files nor nvidia-smi: the cluster's manifest brings the driver.
+        sandbox.up(fleet=fleet.with_worker("worker3", driver=False))
+        assert sandbox.exec("worker3", "ls /dev/nvidia* || command -v nvidia-smi")[0] != 0
+
+        started = time.monotonic()
+        result = run_pyinfra(sandbox.inventory_path, SITE, "-y").json
+        print(f"\nworker3 joined in {time.monotonic() - started:.0f}s")
+        names = [op["name"] for op in result["results"]["operations"]]
+        order = [
+            next(n for n in names if n.startswith(prefix))
+            for prefix in (
+                "CUDA manifest | Install exactly",
+                "GPU driver | The NVIDIA driver is loaded",
+                "GPU driver | 2 GPUs answer",
+                "Slurm node daemon (worker) | Install",
+            )
+        ]
+        assert [names.index(n) for n in order] == sorted(names.index(n) for n in order)
+        changed = changed_ops(result)
+        assert changed[order[0]] == ["worker3"]
+        assert changed[order[1]] == ["worker3"]  # the driver was loaded there alone
+        assert order[2] not in changed  # a check changes nothing
+
+        checks.wait_for_idle_nodes(sandbox, count=3, timeout=180)
+        assert node_gres(sandbox, "worker3") == f"Gres=gpu:{STUB_GPU_TYPE}:2"
+        out = checks.head_shell(
+            sandbox, f"srun -Q -w worker3 --gres=gpu:2 {OPEN_GPUS}", user="slurm"
+        )
+        seen = dict(line.split(":") for line in out.splitlines())
+        # Both GPUs given to the job and open to it (ENXIO: no real driver behind).
+        assert seen == {"/dev/nvidia0": "ENXIO", "/dev/nvidia1": "ENXIO", "step_gpus": "0,1"}
+
+        assert changed_ops(run_pyinfra(sandbox.inventory_path, SITE, "-y").json) == {}
+    finally:
+        override.unlink()
+        sandbox.up(fleet=fleet)
 
 
 def test_secrets_file_and_keys_are_private(sandbox):

@@ -8,14 +8,17 @@ from pathlib import Path
 import pytest
 import yaml
 
+from snakepit.cuda.aptsource import apt_files
 from snakepit.cuda.manifest import (
     ManifestError,
     ManifestPackage,
     ReleaseMatch,
     dump_manifest,
     dump_source_file,
+    for_release,
     load_manifest,
     load_source_file,
+    one_per_release,
     render_manifest_docs,
 )
 from snakepit.parsers.dpkg import parse_dpkg_list
@@ -44,6 +47,14 @@ def test_production_manifest_is_the_fixture_vendor_set():
     assert by_key["nvidia-driver-495:amd64"].version == "495.29.05-0ubuntu1"
     assert by_key["libnvidia-compute-495:amd64"].arch == "amd64"
     assert by_key["cuda-toolkit-config-common:all"].version == "11.5.117-1"
+
+
+def test_the_packages_that_bring_the_driver_are_known_by_name():
+    manifest = load_manifest(PRODUCTION)
+    names = {p.name for p in manifest.driver_packages}
+    assert {"cuda-drivers", "cuda-drivers-495", "nvidia-driver-495"} <= names
+    assert "nvidia-kernel-common-495" in names
+    assert not names & {"libnvidia-compute-495", "cuda-11-5", "nvidia-utils-495"}
 
 
 def test_production_manifest_points_at_nvidia():
@@ -86,6 +97,87 @@ def test_source_offers_matches_apt_cache_policy_lines():
     assert source.offers(f"{url}  Packages")
     assert not source.offers("http://archive.ubuntu.com/ubuntu bionic-updates/main amd64 Packages")
     assert not source.offers("/var/lib/dpkg/status")
+
+
+DEBIAN12 = REPO / "manifests" / "sources" / "debian12-nvidia.yaml"
+
+
+def test_distribution_as_vendor_offers_only_its_components_and_suites():
+    source, _ = load_source_file(DEBIAN12)
+    assert source.offers("http://deb.debian.org/debian bookworm/non-free amd64 Packages")
+    assert source.offers("http://deb.debian.org/debian bookworm/contrib amd64 Packages")
+    assert source.offers(
+        "http://deb.debian.org/debian-security bookworm-security/non-free amd64 Packages"
+    )
+    assert source.offers("http://deb.debian.org/debian bookworm-updates/non-free amd64 Packages")
+    # main is Debian's ordinary packages (what DKMS pulls in), not the vendor's
+    assert not source.offers("http://deb.debian.org/debian bookworm/main amd64 Packages")
+    assert not source.offers(
+        "http://deb.debian.org/debian-security bookworm-security/main amd64 Packages"
+    )
+    # another suite of the same URL (backports) is not listed
+    assert not source.offers(
+        "http://deb.debian.org/debian bookworm-backports/non-free amd64 Packages"
+    )
+    assert not source.offers("/var/lib/dpkg/status")
+
+
+def test_distribution_as_vendor_apt_files_one_line_per_suite_and_no_pin():
+    source, _ = load_source_file(DEBIAN12)
+    files = apt_files(source, "amd64")
+    assert [f.path for f in files] == [
+        "/etc/apt/sources.list.d/debian-nvidia.list",
+        "/etc/apt/apt.conf.d/51debian-nvidia-unattended-upgrades",
+    ]
+    options = "[arch=amd64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg]"
+    components = "contrib non-free non-free-firmware"
+    assert files[0].content.splitlines()[1:] == [
+        f"deb {options} http://deb.debian.org/debian bookworm {components}",
+        f"deb {options} http://deb.debian.org/debian bookworm-updates {components}",
+        f"deb {options} http://deb.debian.org/debian-security bookworm-security {components}",
+    ]
+
+
+def test_a_pin_needs_both_release_and_priority(tmp_path):
+    data = yaml.safe_load(DEBIAN12.read_text())
+    data["source"]["pin_priority"] = 600
+    path = tmp_path / "source.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ManifestError, match=r"source\.pin_priority.*exactly when release is"):
+        load_source_file(path)
+
+
+DEBIAN13_MANIFEST = REPO / "manifests" / "nvidia-550-debian13.yaml"
+DEBIAN12_MANIFEST = REPO / "manifests" / "nvidia-535-debian12.yaml"
+
+
+def test_the_workers_release_chooses_its_manifest():
+    bookworm, trixie = load_manifest(DEBIAN12_MANIFEST), load_manifest(DEBIAN13_MANIFEST)
+    both = (bookworm, trixie)
+    assert for_release(both, "debian", "12") is bookworm
+    assert for_release(both, "debian", "13") is trixie
+    assert for_release(both, "debian", "14") is None
+    assert for_release(both, "ubuntu", "12") is None
+    assert one_per_release(both) is None
+    assert one_per_release((bookworm, bookworm)) == (
+        "nvidia-535-debian12 and nvidia-535-debian12 are both for debian 12 amd64: "
+        "list one per release"
+    )
+
+
+def test_debian_production_manifests_are_the_driver_stack_from_debian():
+    for path, release, branch in (
+        (DEBIAN12_MANIFEST, "12", "535."),
+        (DEBIAN13_MANIFEST, "13", "550."),
+    ):
+        manifest = load_manifest(path)
+        versions = {p.name: p.version for p in manifest.packages}
+        assert manifest.target.describe() == f"debian {release} amd64"
+        assert manifest.source.key_url is None and manifest.source.release is None
+        for name in ("nvidia-smi", "libcuda1", "nvidia-kernel-dkms", "nvidia-persistenced"):
+            assert versions[name].startswith(branch), (name, versions[name])
+        # DKMS's compiler comes from main: Debian's ordinary packages, not the vendor's
+        assert not {"dkms", "gcc", "make"} & set(versions)
 
 
 def test_release_pin_with_origin():

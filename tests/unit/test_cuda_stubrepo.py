@@ -18,11 +18,12 @@ from snakepit.cuda.openpgp import (
     primary_fingerprints,
 )
 from snakepit.parsers.dpkg import parse_dpkg_list
-from snakepit.parsers.nvidia_smi import parse_xml
+from snakepit.parsers.nvidia_smi import parse_output, parse_xml
 from snakepit.slurm import gres_type
 from tools.sandbox.stubrepo import (
     INITIAL,
     NEWER,
+    NO_DRIVER_MESSAGE,
     RELEASES,
     STUB_GPU_TYPE,
     StubRepo,
@@ -131,3 +132,25 @@ def test_normalize_fingerprint():
     assert normalize_fingerprint("0x" + spaced.lower()) == normalize_fingerprint(spaced)
     with pytest.raises(OpenPGPError):
         normalize_fingerprint("3BF863CC")
+
+
+def test_the_stub_driver_answers_once_loaded_and_loading_makes_the_device_files(tmp_path):
+    packages = {p.name: p for p in release_packages("11.5.1")}
+    smi = dict((path, text) for path, text, _ in packages["nvidia-utils-495"].files)
+    modprobe = dict((path, text) for path, text, _ in packages["nvidia-modprobe"].files)
+    script = smi["usr/bin/nvidia-smi"]
+    # Before the "module load": the real no-driver answer, which the fact reads as such.
+    assert script.index("/dev/nvidia[0-9]*") < script.index('case " $* " in')
+    assert parse_output([NO_DRIVER_MESSAGE, "@@snakepit-nvidia-smi-exit=9"]).state == "no-driver"
+    assert 'mknod -m 0666 "/dev/nvidia$minor" c 195 "$minor"' in modprobe["usr/bin/nvidia-modprobe"]
+    # The argument parsing of the stub modprobe, run for real with mknod replaced by echo.
+    fake = tmp_path / "nvidia-modprobe"
+    fake.write_text(modprobe["usr/bin/nvidia-modprobe"].replace("mknod", "echo mknod"))
+    done = subprocess.run(
+        ["sh", str(fake), "-c", "0", "-c=1", "-u", "-c", "x;rm"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    made = [line.split()[3] for line in done.stdout.splitlines()]
+    assert made == ["/dev/nvidia0", "/dev/nvidia1"]

@@ -132,3 +132,26 @@ def test_pinned_package_version_and_no_apply(recorder):
 def test_no_systemd_reload_without_unit_files(recorder):
     block.daemon("squid", config=[block.ConfigFile("/etc/squid/conf.d/x.conf", "x\n")])
     assert "systemd.reload" not in [kind for kind, _ in recorder.calls]
+
+
+def test_files_the_installation_reads_come_before_the_packages(recorder):
+    block.daemon(
+        "slurmd",
+        packages=["slurmd"],
+        config=[
+            block.ConfigFile("/etc/slurm/late.conf", "x\n"),
+            block.ConfigFile("/etc/default/slurmd", "OPTS=1\n", before_packages=True),
+            block.ConfigFile(
+                "/etc/systemd/system/slurmd.service.d/x.conf", "[Unit]\n", before_packages=True
+            ),
+        ],
+    )
+    order = [(kind, kwargs.get("dest", "")) for kind, kwargs in recorder.calls]
+    assert order == [
+        ("files.put", "/etc/default/slurmd"),
+        ("files.put", "/etc/systemd/system/slurmd.service.d/x.conf"),
+        ("apt.packages", ""),
+        ("files.put", "/etc/slurm/late.conf"),
+        ("systemd.reload", ""),  # the drop-in, although written first, still reloads
+        ("systemd.service", ""),
+    ]

@@ -105,7 +105,10 @@ def test_production_head_workers_and_network(production):
     assert production.timezone == "Etc/UTC"
     assert production.proxy_url == "http://mlchead:8123"
     assert production.proxy.no_proxy == ("localhost", "127.0.0.1")
-    assert [n.cuda_manifest for n in production.nodes] == [None] * 7
+    assert [n.cuda_manifests for n in production.nodes] == [
+        ("manifests/nvidia-535-debian12.yaml", "manifests/nvidia-550-debian13.yaml")
+    ] * 7
+    assert all(n.cuda_remove_unlisted for n in production.nodes)
     assert production.uid_range == (1000, 59999)
     assert "build-essential" in production.base_packages
 
@@ -771,12 +774,19 @@ def test_bad_node_data_names_worker_and_field(case):
     assert expected in str(error)
 
 
-def test_cuda_manifest_is_per_worker_and_typed():
-    error = error_of(worker_data=workers(mlc5={"cuda_manifest": ["cuda-11-5"]}))
-    assert str(error) == "host mlc5: cuda_manifest: expected str, got list (['cuda-11-5'])"
-    cluster = build(worker_data=workers(mlc4={"cuda_manifest": "manifests/cuda-11-5.yaml"}))
-    assert cluster.node("mlc4").cuda_manifest == "manifests/cuda-11-5.yaml"
-    assert cluster.node("mlc5").cuda_manifest is None
+def test_cuda_manifest_is_per_worker_one_or_one_per_release():
+    error = error_of(worker_data=workers(mlc5={"cuda_manifest": {"12": "x.yaml"}}))
+    assert str(error).startswith("host mlc5: cuda_manifest: "), str(error)
+    cluster = build(
+        worker_data=workers(
+            mlc4={"cuda_manifest": "manifests/cuda-11-5.yaml"},
+            mlc5={"cuda_manifest": ["a.yaml", "b.yaml"]},
+            mlc6={"cuda_manifest": None},
+        )
+    )
+    assert cluster.node("mlc4").cuda_manifests == ("manifests/cuda-11-5.yaml",)
+    assert cluster.node("mlc5").cuda_manifests == ("a.yaml", "b.yaml")
+    assert cluster.node("mlc6").cuda_manifests == ()
 
 
 def test_node_declaration_as_a_list():

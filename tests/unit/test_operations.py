@@ -24,7 +24,9 @@ A case holds:
 ``commands``
     Exactly what the operation yields, in order: a shell command as its text, an upload as
     ``["upload", "<dest>"]`` (content left out; see ``uploads``), a download as
-    ``["download", "<src>", "<dest>"]``. ``[]`` when there is nothing to do.
+    ``["download", "<src>", "<dest>"]``, a Python callback (pyinfra's ``server.reboot``
+    waits for the host in one) as ``["function", "<its name>"]``. ``[]`` when there is
+    nothing to do.
 ``noop``
     The text of each ``host.noop()`` call, in order (a string when there is one; absent:
     none). pyinfra operations used inside ours add theirs (``files.put``: "file ... is
@@ -255,7 +257,9 @@ def render(command: Any) -> Any:
         rendered = ["download", str(command.src), str(command.dest)]
     elif isinstance(command, FunctionCommand):
         function = command.function
-        return ["function", f"{function.__module__}.{function.__qualname__}", command.kwargs]
+        rendered = ["function", function.__name__]
+        if command.kwargs:
+            rendered.append(command.kwargs)
     else:
         raise AssertionError(f"{command!r} is not a command this runner knows")
     if command.connector_arguments:

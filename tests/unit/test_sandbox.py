@@ -60,6 +60,25 @@ def test_sandbox_runs_the_production_slurm_settings(tmp_path):
     assert overrides["storage"]["mode"] == "shared-volume"
 
 
+def test_a_debian_13_sandbox_runs_its_slurm_with_the_production_settings(tmp_path):
+    sandbox = Sandbox("unit", state_root=tmp_path)
+    path = tmp_path / "all.py"
+    path.write_text(render_group_data(sandbox, "172.30.0.0/16", release="13")["all.py"])
+    overrides = runpy.run_path(str(path))
+    production = runpy.run_path("group_data/all.py")["slurm"]
+    assert overrides["slurm"] == {**production, "version": "24.11"}
+
+
+def test_one_image_per_release_from_the_same_recipe():
+    bookworm, trixie = image.recipe("12"), image.recipe("13")
+    assert (bookworm["suite"], trixie["suite"]) == ("bookworm", "trixie")
+    assert "deb http://deb.debian.org/debian-security trixie-security main" in trixie["sources"]
+    differ = {key for key in bookworm if bookworm[key] != trixie[key]}
+    assert differ == {"suite", "sources"}
+    assert image.image_tag("12") != image.image_tag("13")
+    assert image.image_tag() == image.image_tag(image.DEFAULT_RELEASE) == image.image_tag("12")
+
+
 SPEC = {
     "partitions": {
         "txp": {

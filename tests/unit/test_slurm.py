@@ -28,6 +28,7 @@ from snakepit.slurm import (
     HardwareMismatch,
     MemoryMismatch,
     NodeLine,
+    awaits_driver,
     compress_devices,
     full_fingerprint,
     gres_type,
@@ -199,6 +200,75 @@ def test_without_working_nvidia_smi_device_files_count():
     assert problems == []
     # No driver: device files give the count, the partition's declared model the type.
     assert line.gres == (Gres("nvidia_titan_xp", 6, "/dev/nvidia[0-5]"),)
+
+
+# --- a new node whose driver this run installs ------------------------------------------------
+
+NOT_INSTALLED = NvidiaSmiReport(state="not-installed", source="none")
+
+
+@pytest.mark.parametrize("before", [NOT_INSTALLED, NO_DRIVER], ids=["no-nvidia-smi", "no-module"])
+def test_a_node_without_a_driver_yet_is_planned_from_its_data(before):
+    found = detected(nvidia=before, devices=())
+    assert awaits_driver(spec(gpu_count=8), found, driver_coming=True)
+    line, problems = plan_node(spec(gpu_count=8), found, 0, driver_coming=True)
+    assert problems == []
+    # Where the driver will make them: /dev/nvidia0..7, of the partition's declared model.
+    assert line.gres == (Gres("nvidia_titan_xp", 8, "/dev/nvidia[0-7]"),)
+    assert "Gres=gpu:nvidia_titan_xp:8 " in line.line
+
+
+def test_no_driver_and_none_coming_is_gpus_missing():
+    found = detected(nvidia=NOT_INSTALLED, devices=())
+    assert not awaits_driver(spec(gpu_count=8), found, driver_coming=False)
+    _, problems = plan_node(spec(gpu_count=8), found, 0)
+    assert problems == [
+        "mlc0: declares gpus=8 but device files found 0 (node.gpus in the data of partition txp)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("nvidia", "devices", "message"),
+    [
+        # The driver answers with fewer GPUs: GPUs are missing, a new driver will not help.
+        (gpus(6), device_files(*range(6)), "declares gpus=8 but nvidia-smi (ok) found 6"),
+        # No driver answers but some device files exist: a driver was there; GPUs missing.
+        (NO_DRIVER, device_files(0, 1), "declares gpus=8 but device files found 2"),
+    ],
+    ids=["driver-answers-with-fewer", "device-files-without-driver"],
+)
+def test_a_driver_coming_does_not_excuse_gpus_missing(nvidia, devices, message):
+    found = detected(nvidia=nvidia, devices=devices)
+    assert not awaits_driver(spec(gpu_count=8), found, driver_coming=True)
+    _, problems = plan_node(spec(gpu_count=8), found, 0, driver_coming=True)
+    assert [p.split(" (node.")[0] for p in problems] == [f"mlc0: {message}"]
+
+
+def test_a_node_declaring_no_gpus_does_not_wait_for_a_driver():
+    found = detected(nvidia=NOT_INSTALLED, devices=())
+    assert not awaits_driver(spec(), found, driver_coming=True)  # gpus: from the facts
+    line, problems = plan_node(spec(), found, 0, driver_coming=True)
+    assert (line.gres, problems) == ((), [])
+
+
+def test_plan_nodes_plans_only_the_nodes_given_a_driver_from_their_data():
+    cluster = production_cluster()
+    node = cluster.node("mlc0")
+    big = hardware(cpus=56, cores=14)  # enough for every partition's declaration
+    found = {
+        n.host: detected(
+            big,
+            nvidia=NOT_INSTALLED
+            if n.host == "mlc0"
+            else gpus(n.gpu_count or 0, PRODUCTS[n.gpu_types[0]]),
+            devices=() if n.host == "mlc0" else device_files(*range(n.gpu_count or 0)),
+        )
+        for n in cluster.nodes
+    }
+    lines = plan_nodes(cluster, found, drivers_coming={"mlc0"})
+    assert next(line for line in lines if line.name == "mlc0").gpus == node.gpu_count
+    with pytest.raises(HardwareMismatch, match="mlc0: declares gpus=8 but device files found 0"):
+        plan_nodes(cluster, found)
 
 
 def test_node_without_gpus_has_no_gres():

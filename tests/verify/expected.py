@@ -17,6 +17,7 @@ from pyinfra.context import ctx_state
 from pyinfra_cli.inventory import make_inventory
 
 from glue.loading import cluster_from_inventory
+from snakepit.slurm_settings import VERSIONS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -92,6 +93,7 @@ class Expected:
     mount_options: tuple[str, ...]
     worker_directories: tuple[Directory, ...]
     restd_listen: str | None  # slurmrestd's address:port; None: not run
+    restd_api: str  # the REST API version the Slurm version serves (v0.0.38)
     hosts: tuple[tuple[str, str], ...]  # (address, name) in every host's /etc/hosts
     root_ssh_keys: dict[str, tuple[str, ...]]  # per host: keys root accepts
     proxy_port: int
@@ -154,6 +156,7 @@ def load(inventory_path: str | Path) -> Expected:
             for d in cluster.storage.worker_directories
         ),
         restd_listen=cluster.slurm.restd.listen if cluster.slurm.restd.enabled else None,
+        restd_api=VERSIONS[cluster.slurm.version].rest_api,
         hosts=cluster.hosts,
         root_ssh_keys=dict(cluster.root_ssh_keys),
         proxy_port=cluster.proxy.port,

@@ -69,7 +69,7 @@ def test_slurmrestd_listens_and_takes_jwt_tokens(host, expected):
     assert f"tcp://{address}:{port}" in listening_ports(host, int(port))
     # A token from slurmctld opens the API; without one it refuses.
     token = host.check_output("scontrol token username=slurm lifespan=60").split("=", 1)[1]
-    url = f"http://127.0.0.1:{port}/slurm/v0.0.38/ping"
+    url = f"http://127.0.0.1:{port}/slurm/{expected.restd_api}/ping"
     headers = f"-H 'X-SLURM-USER-NAME: slurm' -H 'X-SLURM-USER-TOKEN: {token}'"
     assert host.run(f"curl -sf {headers} {url}").rc == 0
     assert host.run(f"curl -sf {url}").rc != 0

@@ -12,6 +12,7 @@ from tools.sandbox import slurm_checks as checks
 from tools.sandbox.cluster import DEFAULT_NAME, REPO_ROOT, Sandbox, SandboxError
 from tools.sandbox.engine import EngineError
 from tools.sandbox.fleet import FleetError, load
+from tools.sandbox.image import DEFAULT_RELEASE, SUITES
 
 FACTS = (
     "server.LinuxDistribution",
@@ -82,9 +83,9 @@ def facts_table(facts: dict[str, dict]) -> str:
     )
 
 
-def demo(sandbox: Sandbox, workers: int) -> int:
+def demo(sandbox: Sandbox, workers: int, release: str | None = None) -> int:
     started = time.monotonic()
-    hosts = sandbox.up(workers=workers)
+    hosts = sandbox.up(workers=workers, release=release)
     print(
         f"== sandbox {sandbox.name!r}: {len(hosts)} hosts up in {time.monotonic() - started:.1f}s"
     )
@@ -109,6 +110,13 @@ def demo(sandbox: Sandbox, workers: int) -> int:
     return 0
 
 
+RELEASE_OPTION = {
+    "choices": sorted(SUITES),
+    "help": f"Debian release of the hosts (default: the sandbox's, else {DEFAULT_RELEASE}, "
+    "production's); hosts of another release are replaced",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="snakepit-sandbox", description=__doc__)
     parser.add_argument("--name", default=DEFAULT_NAME, help="sandbox name (default: %(default)s)")
@@ -126,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         help="a fleet spec (YAML): partitions, GPU model and count per worker, workers "
         "without a driver yet (see tools/sandbox/fleet.py)",
     )
+    up.add_argument("--release", **RELEASE_OPTION)
     sub.add_parser("list", help="list the sandbox's hosts")
     sub.add_parser("down", help="remove the sandbox's containers, network and keys")
     sub.add_parser("inventory", help="print the path of the generated pyinfra inventory")
@@ -134,16 +143,17 @@ def main(argv: list[str] | None = None) -> int:
     demo_parser.add_argument(
         "--workers", type=int, default=2, help="number of workers (default: 2)"
     )
+    demo_parser.add_argument("--release", **RELEASE_OPTION)
     args = parser.parse_args(argv)
 
     sandbox = Sandbox(args.name)
     try:
         if args.command == "demo":
-            return demo(sandbox, args.workers)
+            return demo(sandbox, args.workers, args.release)
         if args.command == "up":
             started = time.monotonic()
             fleet = load(args.spec) if args.spec else None
-            hosts = sandbox.up(workers=args.workers, fleet=fleet)
+            hosts = sandbox.up(workers=args.workers, fleet=fleet, release=args.release)
             for host in hosts:
                 print(f"{host.name:10} {host.role:7} {host.address:16} {host.container}")
             print(f"inventory: {sandbox.inventory_path}")

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from snakepit.secrets import generate as generate_secrets
+from snakepit.slurm_settings import RELEASES
 from tools.sandbox import image
 from tools.sandbox.engine import ensure_engine
 from tools.sandbox.fleet import Fleet, Worker, declared_gpus
@@ -141,15 +142,22 @@ class Sandbox:
         return self._client
 
     # -- lifecycle -------------------------------------------------------------------------
-    def up(self, workers: int | None = None, fleet: Fleet | None = None) -> list[SandboxHost]:
+    def up(
+        self, workers: int | None = None, fleet: Fleet | None = None, release: str | None = None
+    ) -> list[SandboxHost]:
         """Create or resume head + the fleet's workers; return them once SSH answers.
 
         ``fleet`` wins, else ``workers`` uniform workers (``Fleet.uniform``), else the fleet
         this sandbox was last brought up as. Workers not in it are removed; new ones join
-        a running sandbox without touching the others."""
+        a running sandbox without touching the others. ``release``: the hosts' Debian
+        release, else the one the sandbox runs, else production's; hosts of another
+        release are replaced (their image differs)."""
         if fleet is None:
             fleet = self.fleet() if workers is None else _uniform(workers)
-        tag = image.build_base_image(self.client)
+        release = release or self.release()
+        if release not in image.SUITES:
+            raise SandboxError(f"no sandbox image for Debian {release}: {', '.join(image.SUITES)}")
+        tag = image.build_base_image(self.client, release=release)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         public_key = self._ensure_key()
         network = self._ensure_network()
@@ -170,7 +178,7 @@ class Sandbox:
             hosts.append(SandboxHost(host, role, container.name, self._address(container)))
         for host in hosts:
             _wait_for_port(host.address, 22)
-        self._write_state(hosts, fleet)
+        self._write_state(hosts, fleet, release)
         return hosts
 
     def down(self) -> None:
@@ -184,6 +192,12 @@ class Sandbox:
             volume.remove(force=True)
         # Keys, secrets, inventory and group-data overrides belong to this sandbox alone.
         shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def release(self) -> str:
+        """The Debian release the sandbox's hosts run (production's before the first up)."""
+        if not self.hosts_path.exists():
+            return image.DEFAULT_RELEASE
+        return json.loads(self.hosts_path.read_text()).get("release", image.DEFAULT_RELEASE)
 
     def hosts(self) -> list[SandboxHost]:
         """The running hosts, head first, as Docker reports them now."""
@@ -290,7 +304,7 @@ class Sandbox:
         if container.status != "running":
             container.start()
 
-    def _wait_for_systemd(self, container, timeout: float = 90.0) -> None:
+    def _wait_for_systemd(self, container, timeout: float = 300.0) -> None:
         deadline = time.monotonic() + timeout
         state = ""
         while time.monotonic() < deadline:
@@ -359,7 +373,7 @@ class Sandbox:
         if result.exit_code != 0:
             raise SandboxError(f"{container.name}: no fake GPUs in /dev: {script} failed")
 
-    def _write_state(self, hosts: list[SandboxHost], fleet: Fleet) -> None:
+    def _write_state(self, hosts: list[SandboxHost], fleet: Fleet, release: str) -> None:
         subnet = self.subnet()
         if not self.secrets_path.exists():
             generate_secrets(self.secrets_path)
@@ -367,13 +381,21 @@ class Sandbox:
         self.fleet_path.write_text(fleet.dump())
         self.hosts_path.write_text(
             json.dumps(
-                {"name": self.name, "subnet": subnet, "hosts": [asdict(h) for h in hosts]},
+                {
+                    "name": self.name,
+                    "release": release,
+                    "subnet": subnet,
+                    "hosts": [asdict(h) for h in hosts],
+                },
                 indent=2,
             )
             + "\n"
         )
         files = {
-            **{f"group_data/{n}": t for n, t in render_group_data(self, subnet, fleet).items()},
+            **{
+                f"group_data/{n}": t
+                for n, t in render_group_data(self, subnet, fleet, release).items()
+            },
             "inventory.py": render_inventory(self, hosts, fleet),
         }
         self._write_generated(files)
@@ -448,7 +470,12 @@ def production_storage() -> dict:
     return runpy.run_path(str(GROUP_DATA / "all.py"))["storage"]
 
 
-def render_group_data(sandbox: Sandbox, subnet: str, fleet: Fleet | None = None) -> dict[str, str]:
+def render_group_data(
+    sandbox: Sandbox,
+    subnet: str,
+    fleet: Fleet | None = None,
+    release: str = image.DEFAULT_RELEASE,
+) -> dict[str, str]:
     """Overrides on top of the production group_data/ (pyinfra reads this folder after it,
     as it sits beside the generated inventory): only what differs in a container."""
     fleet = fleet or Fleet.uniform(2)
@@ -480,6 +507,12 @@ def render_group_data(sandbox: Sandbox, subnet: str, fleet: Fleet | None = None)
         "    {**__known.get(name, {'name': name}), **fleet} for name, fleet in __fleet.items()\n"
         "]\n"
     )
+    version = RELEASES[release].version
+    if version != runpy.run_path(str(GROUP_DATA / "all.py"))["slurm"]["version"]:
+        all_py += (
+            f"# Debian {release} hosts run the Slurm it ships; its settings are production's.\n"
+            f'slurm = {{**__production["slurm"], "version": {version!r}}}\n'
+        )
     files = {"all.py": all_py}
     for partition in fleet.partitions:
         gpus = declared_gpus(fleet, partition)
@@ -487,6 +520,9 @@ def render_group_data(sandbox: Sandbox, subnet: str, fleet: Fleet | None = None)
             f"{GENERATED_MARK}: partition {partition.name}'s workers have {gpus} fake\n"
             "# GPUs each (character devices, no driver) unless the inventory says otherwise;\n"
             "# CPUs and memory come from the facts.\n"
+            "# The sandbox's converge leaves the GPU stack alone: production's driver manifest\n"
+            "# is installed by test_cuda_manifest.py on a worker of its own (`cuda`) sandbox.\n"
+            "cuda_manifest = None\n"
             f'node = {{"gpus": {gpus}}}\n'
         )
     return files
@@ -502,7 +538,7 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _wait_for_port(address: str, port: int, timeout: float = 60.0) -> None:
+def _wait_for_port(address: str, port: int, timeout: float = 180.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:

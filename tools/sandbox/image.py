@@ -1,4 +1,5 @@
-"""The sandbox's base image: Debian 12 with systemd as PID 1 and sshd, built locally.
+"""The sandbox's base images: Debian with systemd as PID 1 and sshd, built locally, one per
+supported release (the same recipe, only the suite differs).
 
 No container registry is reachable from our machines, so the image is made with debootstrap
 and `docker import`. The tag is a hash of the recipe below: change the recipe and a new image
@@ -7,6 +8,7 @@ is built, leave it alone and the cached one is reused.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import shlex
@@ -17,7 +19,9 @@ from pathlib import Path
 
 import docker
 
-SUITE = "bookworm"
+# Debian release (VERSION_ID) -> suite; production runs DEFAULT_RELEASE.
+SUITES = {"12": "bookworm", "13": "trixie"}
+DEFAULT_RELEASE = "12"
 MIRROR = "http://deb.debian.org/debian"
 SECURITY_MIRROR = "http://deb.debian.org/debian-security"
 IMAGE_REPOSITORY = "snakepit-sandbox-base"
@@ -95,10 +99,10 @@ done
 exec /sbin/init "$@"
 """
 
-SOURCES_LIST = f"""\
-deb {MIRROR} {SUITE} main contrib non-free non-free-firmware
-deb {MIRROR} {SUITE}-updates main contrib non-free non-free-firmware
-deb {SECURITY_MIRROR} {SUITE}-security main contrib non-free non-free-firmware
+SOURCES_LIST = """\
+deb {mirror} {suite} main contrib non-free non-free-firmware
+deb {mirror} {suite}-updates main contrib non-free non-free-firmware
+deb {security} {suite}-security main contrib non-free non-free-firmware
 """
 
 IMAGE_CHANGES = (
@@ -107,22 +111,32 @@ IMAGE_CHANGES = (
 )
 
 
-def recipe() -> dict:
+def suite(release: str) -> str:
+    if release not in SUITES:
+        raise ValueError(f"no sandbox image for Debian {release} (known: {', '.join(SUITES)})")
+    return SUITES[release]
+
+
+def sources_list(release: str) -> str:
+    return SOURCES_LIST.format(mirror=MIRROR, security=SECURITY_MIRROR, suite=suite(release))
+
+
+def recipe(release: str = DEFAULT_RELEASE) -> dict:
     return {
-        "suite": SUITE,
+        "suite": suite(release),
         "mirror": MIRROR,
         "packages": PACKAGES,
         "masked": MASKED_UNITS,
         "hostkeys_unit": HOSTKEYS_UNIT,
         "init": INIT_SCRIPT,
-        "sources": SOURCES_LIST,
+        "sources": sources_list(release),
         "changes": IMAGE_CHANGES,
         "setup": _setup_script(),
     }
 
 
-def image_tag() -> str:
-    digest = hashlib.sha256(json.dumps(recipe(), sort_keys=True).encode()).hexdigest()
+def image_tag(release: str = DEFAULT_RELEASE) -> str:
+    digest = hashlib.sha256(json.dumps(recipe(release), sort_keys=True).encode()).hexdigest()
     return f"{IMAGE_REPOSITORY}:{digest[:12]}"
 
 
@@ -150,13 +164,30 @@ def image_exists(client: docker.DockerClient, tag: str) -> bool:
     return True
 
 
-def build_base_image(client: docker.DockerClient, *, force: bool = False) -> str:
-    """Build the base image unless one with this recipe's tag exists; return the tag."""
-    tag = image_tag()
+def build_base_image(
+    client: docker.DockerClient, *, release: str = DEFAULT_RELEASE, force: bool = False
+) -> str:
+    """Build the release's base image unless one with its recipe's tag exists; return the
+    tag."""
+    tag = image_tag(release)
     if image_exists(client, tag) and not force:
         return tag
+    # Sandboxes started side by side (the test suite's xdist workers) build it once: the
+    # second waits for the first, then finds the image.
+    lock_path = Path(tempfile.gettempdir()) / f"snakepit-image-{tag.replace(':', '-')}.lock"
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if image_exists(client, tag) and not force:
+            return tag
+        return _build(release, tag)
+
+
+def _build(release: str, tag: str) -> str:
     started = time.monotonic()
-    print(f"sandbox: building base image {tag} with debootstrap (a few minutes)", flush=True)
+    print(
+        f"sandbox: building Debian {release} base image {tag} with debootstrap (a few minutes)",
+        flush=True,
+    )
     with tempfile.TemporaryDirectory(prefix="snakepit-rootfs-") as tmp:
         root = Path(tmp) / "root"
         subprocess.run(
@@ -164,14 +195,14 @@ def build_base_image(client: docker.DockerClient, *, force: bool = False) -> str
                 "debootstrap",
                 "--variant=minbase",
                 f"--include={','.join(PACKAGES)}",
-                SUITE,
+                suite(release),
                 str(root),
                 MIRROR,
             ],
             check=True,
             stdout=subprocess.DEVNULL,
         )
-        (root / "etc/apt/sources.list").write_text(SOURCES_LIST)
+        (root / "etc/apt/sources.list").write_text(sources_list(release))
         (root / "etc/systemd/system/sandbox-ssh-hostkeys.service").write_text(HOSTKEYS_UNIT)
         init = root / INIT_PATH.lstrip("/")
         init.write_text(INIT_SCRIPT)
@@ -197,11 +228,11 @@ def _import(root: Path, tag: str) -> None:
 
 def remove_stale_images(client: docker.DockerClient) -> list[str]:
     """Remove base images built from older recipes; return their tags."""
-    keep = image_tag()
+    keep = {image_tag(release) for release in SUITES}
     removed = []
     for image in client.images.list(name=IMAGE_REPOSITORY):
         for tag in image.tags:
-            if tag != keep:
+            if tag not in keep:
                 client.images.remove(tag)
                 removed.append(tag)
     return removed

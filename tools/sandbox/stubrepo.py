@@ -23,6 +23,7 @@ import functools
 import gzip
 import http.server
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -222,6 +223,34 @@ def cuda_packages(release: CudaRelease) -> list[StubPackage]:
     ]
 
 
+# The real nvidia-smi's answer when no kernel module is loaded (exit status 9).
+NO_DRIVER_MESSAGE = (
+    "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. "
+    "Make sure that the latest NVIDIA driver is installed and running."
+)
+# A container cannot load a kernel module: "loading the driver" here is making the device
+# file of each GPU asked for (`-c MINOR`), which the worker's device rules allow; the real
+# nvidia-modprobe loads nvidia.ko and makes the same files.
+MODPROBE_SCRIPT = """\
+#!/bin/sh
+# TEST STUB of nvidia-modprobe (snakepit's vendor-like test repository): no kernel module
+# in a container; it makes /dev/nvidia<MINOR> for each -c MINOR, as the real one does.
+set -eu
+while [ $# -gt 0 ]; do
+    case "$1" in
+        -c) minor=$2; shift ;;
+        -c=*|--create-nvidia-device-file=*) minor=${1#*=} ;;
+        *) minor= ;;
+    esac
+    shift
+    case "${minor:-}" in
+        ''|*[!0-9]*) ;;
+        *) [ -c "/dev/nvidia$minor" ] || mknod -m 0666 "/dev/nvidia$minor" c 195 "$minor" ;;
+    esac
+done
+"""
+
+
 def driver_packages(driver: Driver, nvidia_smi_xml: str) -> list[StubPackage]:
     b, v = driver.branch, driver.version
     rev = f"{v}-0ubuntu1"
@@ -229,7 +258,13 @@ def driver_packages(driver: Driver, nvidia_smi_xml: str) -> list[StubPackage]:
     script = (
         "#!/bin/sh\n"
         "# TEST STUB of nvidia-smi (snakepit's vendor-like test repository): it prints a\n"
-        "# recorded `nvidia-smi -q -x` document with this package's driver version.\n"
+        "# recorded `nvidia-smi -q -x` document with this package's driver version, once\n"
+        "# the driver is loaded: no GPU device file (the stub nvidia-modprobe makes them)\n"
+        "# is the real nvidia-smi's answer without the kernel module.\n"
+        "if ! ls /dev/nvidia[0-9]* >/dev/null 2>&1; then\n"
+        f"  echo {shlex.quote(NO_DRIVER_MESSAGE)}\n"
+        "  exit 9\n"
+        "fi\n"
         'case " $* " in\n'
         f'  *" -x "*|*" --xml-format "*) cat {share}/nvidia-smi-q-x.xml ;;\n'
         '  *" -L "*|*" --list-gpus "*)\n'
@@ -298,7 +333,10 @@ def driver_packages(driver: Driver, nvidia_smi_xml: str) -> list[StubPackage]:
             virtual="nvidia-compute-utils",
         ),
         StubPackage(
-            "nvidia-modprobe", rev, "Load the NVIDIA kernel driver and create device files"
+            "nvidia-modprobe",
+            rev,
+            "Load the NVIDIA kernel driver and create device files",
+            files=(("usr/bin/nvidia-modprobe", MODPROBE_SCRIPT, 0o755),),
         ),
     ]
 
