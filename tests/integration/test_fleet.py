@@ -68,7 +68,9 @@ def test_a_dead_worker_fails_alone(fleet, sandbox):
         site = run_pyinfra(inventory, SITE, "-y", check=False, json_output=False)
         assert site.returncode != 0
         out = site.stdout + site.stderr
-        assert re.search(r"\[worker2\] Could not connect", out), out[-3000:]
+        # pyinfra's one line: "Could not connect (timed out)", or for a host that accepts TCP
+        # but never answers SSH (this paused one) "SSH error (No existing session)"
+        assert re.search(r"\[worker2\] (Could not connect|SSH error)", out), out[-3000:]
         assert "Traceback" not in out
         slurm_conf = (
             "/etc/slurm/slurm.conf "
