@@ -35,9 +35,7 @@ def consistent():
         return
     bom = host.get_fact(DpkgBom)
     native = next((p.arch for p in bom.by_name("dpkg")), "")
-    broken = sorted(
-        p.apt_name(native) for p in bom.values() if p.status == "H" or p.error == "R"
-    )
+    broken = sorted(p.apt_name(native) for p in bom.values() if p.status == "H" or p.error == "R")
     yield StringCommand("DEBIAN_FRONTEND=noninteractive dpkg --configure -a --force-confold")
     if broken:
         names = " ".join(shlex.quote(name) for name in broken)

@@ -1,4 +1,5 @@
-"""Install the CUDA manifest that each worker's data names, on the workers that name one.
+"""Install the CUDA manifest that each worker's data names, on the workers that name one,
+then drain or resume each worker by its GPU health (as the converge does).
 
     pyinfra INVENTORY deploys/tools/cuda.py -y
     pyinfra INVENTORY deploys/tools/cuda.py --data cuda_manifest=manifests/cuda-11-5.yaml \\
@@ -10,7 +11,7 @@
 
 from pyinfra import host
 
-from deploys.concerns.cuda import cuda_manifest
+from deploys.concerns.cuda import cuda_manifest, gpu_health
 from glue import context
 
 if context.is_worker():
@@ -22,3 +23,4 @@ if context.is_worker():
             remove_unlisted=spec.cuda_remove_unlisted,
             drain_timeout_s=spec.cuda_drain_timeout_s,
         )
+    gpu_health()  # as the converge does after slurmd: a broken stack drains the node

@@ -71,3 +71,19 @@ def test_a_tool_deploys_data_options_are_left_to_it(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", site)
     with pytest.raises(SystemExit):  # and nobody else's
         preflight.check_inventory(inventory, site)
+
+
+def test_two_manifests_for_one_release_are_refused_with_one_line(tmp_path, monkeypatch, capsys):
+    manifest = Path(__file__).resolve().parents[2] / "manifests" / "nvidia-535-debian12.yaml"
+    txp = f"cuda_manifest = [{str(manifest)!r}, {str(manifest)!r}]\n"
+    inventory_file = make_repo(tmp_path, txp_text=txp)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(loading, "TOOL_KEYS", set())
+    argv = ["pyinfra", str(inventory_file), "deploys/tools/cuda.py"]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit):
+        preflight.check_inventory(inventory_of(inventory_file, tmp_path), argv)
+    assert capsys.readouterr().err == (
+        "error: host w0: cuda_manifest: nvidia-535-debian12 and nvidia-535-debian12 are both "
+        "for debian 12 amd64: list one per release\n"
+    )
