@@ -5,6 +5,7 @@ pyinfra turns OSError and SSHException from a command into a failure of that hos
 the peer vanishes while paramiko opens a channel, paramiko re-raises its transport's
 EOFError, which escapes pyinfra's handler and aborts the whole run after the current
 operation. Here the SSH connector reports that EOFError as the SSHException it is.
+An unreachable host is named by pyinfra in one line; paramiko's own traceback is silenced.
 
 Whatever paramiko says when the peer is gone (EOFError, "SSH session not active", "Socket
 is closed", a reset connection), the host's one error line says so in words:
@@ -15,6 +16,7 @@ active)',)``.
 from __future__ import annotations
 
 import functools
+import logging
 
 from paramiko import SSHException
 from pyinfra.connectors.ssh import SSHConnector
@@ -59,6 +61,10 @@ def _transport_active(connector) -> bool:
 
 
 def apply() -> None:
+    # A host that accepts TCP but never answers SSH (hung, paused) makes paramiko log its
+    # own traceback ("Error reading SSH protocol banner") beside pyinfra's one line naming
+    # the host; that line is the report.
+    logging.getLogger("paramiko.transport").setLevel(logging.CRITICAL)
     for name in ("run_shell_command", "put_file", "get_file"):
         method = getattr(SSHConnector, name)
         if not getattr(method, _PATCHED, False):
