@@ -34,7 +34,7 @@ def cluster_from_inventory(inventory) -> Cluster:
             {h.name: h.data.get("ssh_hostname") for h in [head, *workers]},
         )
     except DataError as error:
-        raise error.with_source(_source_of(error, inventory)) from None
+        raise error.with_source(source_of(error, inventory)) from None
 
 
 @cache
@@ -57,7 +57,7 @@ def cluster_data(host) -> dict:
     return {key: value for key, value in host.data.dict().items() if key not in ignored}
 
 
-def _source_of(error: DataError, inventory) -> str | None:
+def source_of(error: DataError, inventory) -> str | None:
     """The file the wrong value most likely comes from.
 
     An inventory problem is the inventory file's. A data field is the group data file that

@@ -113,7 +113,8 @@ def check_inventory(inventory, argv: list[str] | None = None) -> None:
                 context.remember(inventory, f"manifest:{name}", manifest)
             ambiguous = one_per_release(loaded)
             if ambiguous:
-                fail(f"host {node.host}: cuda_manifest: {ambiguous}")
+                error = DataError("cuda_manifest", ambiguous, host=node.host)
+                raise error.with_source(loading.source_of(error, inventory))
     except (DataError, SecretsError, OperationError) as error:
         fail(str(error))
 

@@ -22,6 +22,14 @@ POLL_S = 2
 SETTLE_S = 6
 # slurmctld answers within seconds of its start; one silent this long is down.
 SLURMCTLD_ANSWER_S = 30
+# A daemon's own reason for not running: the last "fatal" line of its latest start, else its
+# last "error" line (older starts' lines are not its reason now).
+LAST_FATAL_LINE = (
+    "journalctl _SYSTEMD_INVOCATION_ID=$(systemctl show -p InvocationID --value {unit}) "
+    "--no-pager -o cat 2>/dev/null | awk "
+    "'tolower($0) ~ /fatal/ {{f=$0}} tolower($0) ~ /error/ {{e=$0}} "
+    'END {{print (f != "" ? f : e)}}\''
+)
 
 
 def _run(host, command: str) -> tuple[bool, list[str]]:
@@ -34,11 +42,7 @@ def _service_failure(host, service: str) -> str | None:
     ok, _ = _run(host, f"systemctl is-active --quiet {shlex.quote(service)}")
     if ok:
         return None
-    _, lines = _run(
-        host,
-        f"journalctl -u {shlex.quote(service)} -n 30 --no-pager -o cat 2>/dev/null "
-        "| grep -iE 'fatal|error' | tail -n 1",
-    )
+    _, lines = _run(host, LAST_FATAL_LINE.format(unit=shlex.quote(service)))
     return f"{service} is not running" + (f": {lines[-1].strip()}" if lines else "")
 
 

@@ -18,7 +18,7 @@ from facts.slurm import SlurmNodes
 from glue import context
 from operations.records import applied
 from operations.secrets import SecretBytes, random_key_file, secret_file
-from operations.slurm import nodes_took_config
+from operations.slurm import LAST_FATAL_LINE, nodes_took_config
 from snakepit import slurm
 from snakepit.model import Cluster
 from snakepit.parsers.slurm_nodes import DEPLOY_REASON_PREFIX
@@ -60,10 +60,7 @@ def restart_or_say_why(service: str) -> str:
     """Restart ``service``; when it does not start, print its last fatal or error line (its
     own reason, e.g. a refused slurm.conf) instead of only systemd's "see journalctl"."""
     unit = shlex.quote(service)
-    return (
-        f"systemctl restart {unit} || {{ journalctl -u {unit} -n 30 --no-pager -o cat "
-        f"| grep -iE 'fatal|error' | tail -n 1 >&2; exit 1; }}"
-    )
+    return f"systemctl restart {unit} || {{ {LAST_FATAL_LINE.format(unit=unit)} >&2; exit 1; }}"
 
 
 SLURM_DIRS = (

@@ -212,10 +212,11 @@ DATA_CASES: dict[str, tuple[str, str, str]] = {
         'node = {"gpus": 2, "gpu_device_glob": "/dev/nvidia*;reboot"}',
         "node.gpu_device_glob:",
     ),
-    "cuda_manifest as a list": (
+    "cuda_manifest twice for one release": (
         WORKER,
-        'cuda_manifest = ["manifests/cuda-11-5.yaml"]',
-        "cuda_manifest: expected str, got list",
+        'cuda_manifest = ["manifests/nvidia-535-debian12.yaml", "manifests/cuda-11-5.yaml",'
+        ' "manifests/nvidia-535-debian12.yaml"]',
+        "cuda_manifest: nvidia-535-debian12 and nvidia-535-debian12 are both for",
     ),
     "cuda_manifest missing": (
         WORKER,

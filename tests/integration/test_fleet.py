@@ -53,8 +53,9 @@ def fleet(sandbox, pyinfra):
 
 
 def test_a_dead_worker_fails_alone(fleet, sandbox):
+    # Paused, worker2 is a host that does not answer (powered off, hung): SSH times out.
     container = sandbox.client.containers.get(sandbox.container_name("worker2"))
-    container.stop(timeout=2)
+    container.pause()
     try:
         inventory = sandbox.inventory_path
         head = run_pyinfra(inventory, "deploys/head.py", "-y", "--limit", "head")
@@ -67,7 +68,9 @@ def test_a_dead_worker_fails_alone(fleet, sandbox):
         site = run_pyinfra(inventory, SITE, "-y", check=False, json_output=False)
         assert site.returncode != 0
         out = site.stdout + site.stderr
-        assert re.search(r"\[worker2\] Could not connect", out), out[-3000:]
+        # pyinfra's one line: "Could not connect (timed out)", or for a host that accepts TCP
+        # but never answers SSH (this paused one) "SSH error (No existing session)"
+        assert re.search(r"\[worker2\] (Could not connect|SSH error)", out), out[-3000:]
         assert "Traceback" not in out
         slurm_conf = (
             "/etc/slurm/slurm.conf "
@@ -76,8 +79,7 @@ def test_a_dead_worker_fails_alone(fleet, sandbox):
         assert slurm_conf in out, out[-3000:]
         assert "[head]    Error" not in out and "[worker1] Error" not in out
     finally:
-        container.start()
-    sandbox.up(workers=2)
+        container.unpause()
 
 
 def test_c_gpus_2_to_1_to_2_stick(fleet, sandbox):
@@ -114,16 +116,17 @@ def test_f_a_refused_configuration_fails_and_the_next_run_retries(fleet, sandbox
         run = run_pyinfra(sandbox.inventory_path, SITE, "-y", check=False, json_output=False)
         out = run.stdout + run.stderr
         assert run.returncode != 0
-        assert re.search(r"\[head\].*sched/snakepit_test_missing", out), out[-3000:]
+        # slurmctld's own words, on the head's line (not only systemd's "see journalctl")
+        assert re.search(r"\[head\].*(fatal|error).*sched", out, re.IGNORECASE), out[-3000:]
         assert "Traceback" not in out
         print(f"refused run: {time.monotonic() - started:.0f}s")
     finally:
         overrides.write_text(original)
+    # The data is back to what slurmctld last took (its record was never replaced by the
+    # refused one): the next run writes slurm.conf back and starts slurmctld again.
     result = run_pyinfra(sandbox.inventory_path, SITE, "-y").json
-    assert (
-        "Slurm controller (head) | slurmctld: restart (a setting read only at start changed)"
-        in (changed_ops(result))
-    )
+    assert result["results"]["totals"]["error"] == 0
+    assert "Slurm controller (head) | slurmctld running and enabled" in changed_ops(result)
     checks.wait_for_idle_nodes(sandbox, count=2, timeout=120)
 
 

@@ -84,6 +84,6 @@ def test_two_manifests_for_one_release_are_refused_with_one_line(tmp_path, monke
     with pytest.raises(SystemExit):
         preflight.check_inventory(inventory_of(inventory_file, tmp_path), argv)
     assert capsys.readouterr().err == (
-        "error: host w0: cuda_manifest: nvidia-535-debian12 and nvidia-535-debian12 are both "
-        "for debian 12 amd64: list one per release\n"
+        "error: group_data/txp.py: host w0: cuda_manifest: nvidia-535-debian12 and "
+        "nvidia-535-debian12 are both for debian 12 amd64: list one per release\n"
     )

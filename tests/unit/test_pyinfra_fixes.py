@@ -35,3 +35,64 @@ def test_other_errors_and_results_pass_through(monkeypatch):
     pyinfra_fixes.apply()
     with pytest.raises(ValueError, match="not a connection problem"):
         SSHConnector.get_file(object(), "a", "b")
+
+
+@pytest.mark.parametrize(
+    ("raised", "said"),
+    [
+        (SSHException("SSH session not active"), "connection lost (SSH session not active)"),
+        (OSError("Socket is closed"), "connection lost (Socket is closed)"),
+        (ConnectionResetError("reset by peer"), "connection lost (reset by peer)"),
+    ],
+)
+def test_every_lost_connection_is_said_in_words(monkeypatch, raised, said):
+    def lost(self, *args, **kwargs):
+        raise raised
+
+    monkeypatch.setattr(SSHConnector, "run_shell_command", lost)
+    pyinfra_fixes.apply()
+    with pytest.raises(SSHException) as error:
+        SSHConnector.run_shell_command(object(), "true")
+    assert str(error.value) == said
+
+
+def test_a_local_file_error_is_not_a_lost_connection(monkeypatch):
+    def missing(self, *args, **kwargs):
+        raise FileNotFoundError("no such file: src")
+
+    monkeypatch.setattr(SSHConnector, "put_file", missing)
+    pyinfra_fixes.apply()
+    with pytest.raises(FileNotFoundError):
+        SSHConnector.put_file(object(), "src", "dest")
+
+
+class _Transport:
+    def __init__(self, active: bool):
+        self.active = active
+
+    def is_active(self) -> bool:
+        return self.active
+
+
+class _Client:
+    def __init__(self, transport):
+        self.transport = transport
+
+    def get_transport(self):
+        return self.transport
+
+
+class _Connector:
+    def __init__(self, transport):
+        self.client = _Client(transport)
+
+
+def test_a_command_failed_over_a_dead_transport_is_a_lost_connection(monkeypatch):
+    monkeypatch.setattr(SSHConnector, "run_shell_command", lambda self, *a, **k: (False, []))
+    pyinfra_fixes.apply()
+    with pytest.raises(SSHException, match="connection lost"):
+        SSHConnector.run_shell_command(_Connector(_Transport(False)), "true")
+    with pytest.raises(SSHException, match="connection lost"):
+        SSHConnector.run_shell_command(_Connector(None), "true")
+    # A command that failed over a live connection failed on its own: left as it is.
+    assert SSHConnector.run_shell_command(_Connector(_Transport(True)), "false") == (False, [])

@@ -520,11 +520,16 @@ def render_group_data(
             f"{GENERATED_MARK}: partition {partition.name}'s workers have {gpus} fake\n"
             "# GPUs each (character devices, no driver) unless the inventory says otherwise;\n"
             "# CPUs and memory come from the facts.\n"
-            "# The sandbox's converge leaves the GPU stack alone: production's driver manifest\n"
-            "# is installed by test_cuda_manifest.py on a worker of its own (`cuda`) sandbox.\n"
-            "cuda_manifest = None\n"
             f'node = {{"gpus": {gpus}}}\n'
         )
+    # In the workers' group (not a partition's, which would win over any slurm_worker.py a
+    # user or test writes here).
+    files["slurm_worker.py"] = (
+        f"{GENERATED_MARK}: the sandbox's converge leaves the GPU stack alone:\n"
+        "# production's driver manifest is installed by test_cuda_manifest.py on a worker of\n"
+        "# its own (`cuda`) sandbox.\n"
+        "cuda_manifest = None\n"
+    )
     return files
 
 
