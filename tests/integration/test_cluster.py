@@ -715,7 +715,7 @@ def test_workers_install_their_cuda_manifest_before_slurmd(
     manifest = stub_manifest
     path = manifest.path
     override = sandbox.group_data_dir / "slurm_worker.py"
-    original = override.read_text()  # the sandbox's: no manifest
+    no_manifest = override.read_text()  # the sandbox's own
     override.write_text(f"cuda_manifest = {str(path)!r}\n")
     try:
         result = run_pyinfra(sandbox.inventory_path, SITE, "-y").json
@@ -763,7 +763,7 @@ def test_workers_install_their_cuda_manifest_before_slurmd(
                 "('GeForce RTX 2080 Ti') but partition txp declares gpu_type nvidia_titan_xp"
             ) in err
     finally:
-        override.write_text(original)
+        override.write_text(no_manifest)
 
 
 # -- b. a brand-new GPU worker, no driver and no device files, joins in one run ---------------
@@ -771,7 +771,7 @@ def test_workers_install_their_cuda_manifest_before_slurmd(
 
 def test_a_new_gpu_worker_without_a_driver_joins_in_one_run(sandbox, converged, stub_manifest):
     override = sandbox.group_data_dir / "slurm_worker.py"
-    original = override.read_text()  # the sandbox's: no manifest
+    no_manifest = override.read_text()  # the sandbox's own
     override.write_text(f"cuda_manifest = {str(stub_manifest.path)!r}\n")
     fleet = sandbox.fleet()
     try:
@@ -810,7 +810,7 @@ def test_a_new_gpu_worker_without_a_driver_joins_in_one_run(sandbox, converged, 
 
         assert changed_ops(run_pyinfra(sandbox.inventory_path, SITE, "-y").json) == {}
     finally:
-        override.write_text(original)
+        override.write_text(no_manifest)
         sandbox.up(fleet=fleet)
 
 

@@ -1,5 +1,8 @@
-"""A real fleet on the session sandbox: a dead worker, a GPU count that changes, a refused
-configuration, a worker that leaves (issue 8's proofs a, c, f, d, in that order).
+"""A real fleet: a dead worker, a GPU count that changes, a refused configuration, a worker
+that leaves (issue 8's proofs a, c, f, d, in that order).
+
+On a sandbox of its own (`pytest-fleet`): these proofs stop, reshape and retire workers, and
+as their own xdist group they run beside the session sandbox's tests.
 
 Each proof changes the inventory as an admin would: a copy of the sandbox's generated
 inventory beside it (so the sandbox's group data still applies), edited.
@@ -12,7 +15,7 @@ import time
 
 import pytest
 
-from tests.integration.pyinfra_run import run_pyinfra
+from tests.integration.pyinfra_run import run_pyinfra, running_sandbox
 from tools.sandbox import slurm_checks as checks
 
 SITE = "deploys/site.py"
@@ -42,6 +45,19 @@ def node(sandbox, name: str) -> str:
 def srun_gpus(sandbox, gpus: int) -> tuple[int, str]:
     job = f"srun -w worker1 --gres=gpu:{gpus} -t 1 --immediate=20 true"
     return sandbox.exec("head", f"runuser -u slurm -- {job}")
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    yield from running_sandbox("pytest-fleet")
+
+
+@pytest.fixture(scope="module")
+def pyinfra(sandbox):
+    def run(*args: str, **kwargs):
+        return run_pyinfra(sandbox.inventory_path, *args, **kwargs)
+
+    return run
 
 
 @pytest.fixture(scope="module")
