@@ -13,6 +13,7 @@ from pyinfra import logger
 from pyinfra.api import StringCommand
 
 from facts.slurm import SlurmNodes
+from snakepit.cuda.rollout import resume_command
 from snakepit.slurm import NodeLine
 from snakepit.slurm_verify import check_nodes
 
@@ -76,8 +77,7 @@ def nodes_took_config(
             verdict = check_nodes(table, lines, slurm_user, registered)
             problems = verdict.problems
             for name in verdict.resume:
-                command = f"scontrol update nodename={shlex.quote(name)} state=resume"
-                ok, output = _run(host, command)
+                ok, output = _run(host, resume_command(name))
                 host.log_styled(
                     f"{name}: resumed (slurmctld had drained it for a registration now fixed)"
                     if ok

@@ -12,6 +12,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
+from snakepit.cuda.rollout import resume_command
 from snakepit.parsers.slurm_nodes import DEPLOY_REASON_PREFIX, SlurmNode
 
 UNHEALTHY = ("driver-mismatch", "gpu-lost", "error")
@@ -28,10 +29,10 @@ class HealthAction:
     reason: str
 
     def command(self) -> str:
-        node = shlex.quote(self.node)
         if self.verb == "drain":
+            node = shlex.quote(self.node)
             return f"scontrol update nodename={node} state=drain reason={shlex.quote(self.reason)}"
-        return f"scontrol update nodename={node} state=resume"
+        return resume_command(self.node)
 
     def describe(self) -> str:
         if self.verb == "drain":
