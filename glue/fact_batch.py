@@ -15,9 +15,9 @@ its first change. The answers are those of exactly the same command lines (same 
 user and environment), so the plan and ``--dry`` show what they would without the batch.
 
 A fact whose answer moves without this run doing anything (``snakepit_live = True``, such
-as slurmctld's view of the nodes) is always read live. The answers read while pyinfra
-plans are not reused once it executes (an admin may answer its prompt much later): the
-first fact then reads the batch again. Commands holding a masked part (pyinfra's
+as slurmctld's view of the nodes) is always read live. Without ``-y`` the answers read
+while pyinfra plans are not reused once it executes (an admin may answer its prompt much
+later): the first fact then reads the batch again. Commands holding a masked part (pyinfra's
 ``MaskString``, how secrets are passed) are neither recorded nor answered.
 ``SNAKEPIT_FACT_BATCH=0`` turns the batch off. The records live in
 ``$XDG_CACHE_HOME/snakepit-pyinfra/fact-commands`` (default ``~/.cache``).
@@ -28,12 +28,15 @@ from __future__ import annotations
 import atexit
 import base64
 import functools
+import gzip
 import hashlib
+import io
 import json
 import os
 import secrets
 import shlex
 import sys
+import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,37 +97,58 @@ def _host_facts(host) -> HostFacts:
 
 
 def batch_script(commands: list[str], marker: str) -> str:
-    """A POSIX sh script that runs each command as pyinfra would (``sh -c``, no stdin) and
-    prints, per command, ``MARKER INDEX STATUS BASE64(stdout) BASE64(stderr)``."""
-    lines = [
-        "t=$(mktemp -d) || exit 1",
-        'run() { sh -c "$2" >"$t/o" 2>"$t/e" </dev/null; s=$?; '
-        f'printf "%s %s %s " {marker} "$1" "$s"; '
-        'base64 -w0 <"$t/o"; printf " "; base64 -w0 <"$t/e"; printf "\\n"; }',
+    """A POSIX sh script that runs each command line as the SSH connector would (each is
+    a whole ``sh -c '...'`` line, run in a subshell with no stdin), all at once since they
+    only read, keeps each one's stdout, stderr and status in files, and prints ``MARKER``
+    then those files as one gzipped tar, in base64: two more processes for the whole
+    batch, whatever the commands print."""
+    lines = ["__snakepit_t=$(mktemp -d) || exit 1"]
+    for index, command in enumerate(commands):
+        files = f"$__snakepit_t/{index}"
+        lines.append(
+            f"{{ (unset __snakepit_t; eval {shlex.quote(command)}) "
+            f'>"{files}.o" 2>"{files}.e" </dev/null; '
+            f'echo $? >"{files}.s"; }} &'
+        )
+    lines += [
+        "wait",
+        f"echo {marker}",
+        'tar -C "$__snakepit_t" -cf - . | gzip -1 | base64',
+        'rm -rf "$__snakepit_t"',
     ]
-    lines += [f"run {index} {shlex.quote(command)}" for index, command in enumerate(commands)]
-    lines.append('rm -rf "$t"')
     return "\n".join(lines) + "\n"
 
 
-def _lines(buffer: str, data: str) -> list[OutputLine]:
-    text = base64.b64decode(data).decode("utf-8", errors="replace")
+def _lines(buffer: str, data: bytes) -> list[OutputLine]:
+    text = data.decode("utf-8", errors="replace")
     if text.endswith("\n"):
         text = text[:-1]
     return [OutputLine(buffer, line) for line in text.split("\n")] if text else []
 
 
 def parse_batch(output: list[str], commands: list[str], marker: str) -> dict:
-    """{command: (status, output)} from the script's lines; a command with no line (the
-    script was cut short) is left out, and so goes to the host itself."""
+    """{command: (status, output)} from the script's stdout lines; a command whose files
+    are not all there (the script was cut short) is left out, and so goes to the host."""
+    if marker not in output:
+        return {}
+    encoded = "".join(output[output.index(marker) + 1 :])
+    try:
+        archive = gzip.decompress(base64.b64decode(encoded))
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            files = {
+                member.name.removeprefix("./"): tar.extractfile(member).read()
+                for member in tar.getmembers()
+                if member.isfile()
+            }
+    except (ValueError, OSError, EOFError, tarfile.TarError):
+        return {}
     answers: dict[str, tuple[bool, CommandOutput]] = {}
-    for line in output:
-        parts = line.split(" ")
-        if len(parts) != 5 or parts[0] != marker:
+    for index, command in enumerate(commands):
+        parts = [files.get(f"{index}.{kind}") for kind in "oes"]
+        if None in parts or not parts[2].strip().isdigit():
             continue
-        index, status = int(parts[1]), int(parts[2])
-        combined = _lines("stdout", parts[3]) + _lines("stderr", parts[4])
-        answers[commands[index]] = (status == 0, CommandOutput(combined))
+        combined = _lines("stdout", parts[0]) + _lines("stderr", parts[1])
+        answers[command] = (int(parts[2]) == 0, CommandOutput(combined))
     return answers
 
 
@@ -206,7 +230,9 @@ def _batched(method):
         if _RUN["changed"]:
             return live()
         stage = self.state.current_stage
-        if facts.answers is None or facts.answered_in != stage:
+        # With -y (no confirmation asked) the plan runs at once: its answers still hold.
+        stale = facts.answered_in != stage and self.state.check_for_changes
+        if facts.answers is None or stale:
             facts.answers, facts.answered_in = _prefetch(method, self, facts.recorded), stage
         return facts.answers.get(final) or live()
 
