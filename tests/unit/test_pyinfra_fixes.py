@@ -96,3 +96,25 @@ def test_a_command_failed_over_a_dead_transport_is_a_lost_connection(monkeypatch
         SSHConnector.run_shell_command(_Connector(None), "true")
     # A command that failed over a live connection failed on its own: left as it is.
     assert SSHConnector.run_shell_command(_Connector(_Transport(True)), "false") == (False, [])
+
+
+def test_operation_order_is_pyinfras_own_read_from_the_frames():
+    from types import SimpleNamespace
+
+    from pyinfra.api.util import get_operation_order_from_stack
+
+    from glue.pyinfra_fixes import operation_order_from_stack
+
+    def deploy_code(function):
+        return nested(function)
+
+    def nested(function):
+        return function(state)
+
+    for deploy_file in (__file__, None, "/nowhere/deploy.py"):
+        state = SimpleNamespace(current_deploy_filename=deploy_file, current_op_file_number=7)
+        assert deploy_code(operation_order_from_stack) == deploy_code(
+            get_operation_order_from_stack
+        )
+    state = SimpleNamespace(current_deploy_filename=__file__, current_op_file_number=7)
+    assert len(deploy_code(operation_order_from_stack)) >= 2  # deploy_code's line, nested's
