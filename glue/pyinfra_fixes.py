@@ -12,6 +12,11 @@ pyinfra orders operations by the line numbers of the calls that made them, read 
 frame's module: about 40 % of the controller's CPU in a no-op converge. The same line
 numbers are read here from the frames themselves (``operation_order_from_stack``).
 
+With ``--no-wait`` (each host at its own pace: the rollout's batches), a host's failed
+operation ends its greenlet with a PyinfraError that gevent prints as a traceback, and the
+host is not marked failed; as in ``--serial``, it is now marked failed, with pyinfra's one
+line ("[worker1] Error: ...") as the report.
+
 Whatever paramiko says when the peer is gone (EOFError, "SSH session not active", "Socket
 is closed", a reset connection), the host's one error line says so in words:
 ``[worker2] Command socket/SSH error: SSHException('connection lost (SSH session not
@@ -26,7 +31,9 @@ import sys
 
 import pyinfra
 import pyinfra.api.operation as pyinfra_operation
+import pyinfra.api.operations as pyinfra_operations
 from paramiko import SSHException
+from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.util import PYINFRA_INSTALL_DIR
 from pyinfra.connectors.ssh import SSHConnector
 
@@ -97,6 +104,18 @@ def operation_order_from_stack(state) -> list[int]:
 _THIS_CODE = operation_order_from_stack.__code__
 
 
+def _host_fails_alone(run_host_ops):
+    @functools.wraps(run_host_ops)
+    def wrapper(state, host, *args, **kwargs):
+        try:
+            return run_host_ops(state, host, *args, **kwargs)
+        except PyinfraError:
+            state.fail_hosts({host})
+
+    setattr(wrapper, _PATCHED, True)
+    return wrapper
+
+
 def apply() -> None:
     # A host that accepts TCP but never answers SSH (hung, paused) makes paramiko log its
     # own traceback ("Error reading SSH protocol banner") beside pyinfra's one line naming
@@ -107,3 +126,5 @@ def apply() -> None:
         if not getattr(method, _PATCHED, False):
             setattr(SSHConnector, name, _eof_as_ssh_error(method))
     pyinfra_operation.get_operation_order_from_stack = operation_order_from_stack
+    if not getattr(pyinfra_operations._run_host_ops, _PATCHED, False):
+        pyinfra_operations._run_host_ops = _host_fails_alone(pyinfra_operations._run_host_ops)
