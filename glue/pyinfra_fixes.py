@@ -110,7 +110,10 @@ def _host_fails_alone(run_host_ops):
         try:
             return run_host_ops(state, host, *args, **kwargs)
         except PyinfraError:
-            state.fail_hosts({host})
+            try:
+                state.fail_hosts({host})
+            except PyinfraError:  # "No hosts remaining!": the run ends, as it would anyway
+                pass
 
     setattr(wrapper, _PATCHED, True)
     return wrapper

@@ -118,3 +118,28 @@ def test_operation_order_is_pyinfras_own_read_from_the_frames():
         )
     state = SimpleNamespace(current_deploy_filename=__file__, current_op_file_number=7)
     assert len(deploy_code(operation_order_from_stack)) >= 2  # deploy_code's line, nested's
+
+
+def test_no_wait_a_failed_host_gets_one_line_and_no_traceback(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    deploy = tmp_path / "fails.py"
+    deploy.write_text(
+        "from pyinfra.operations import server\n"
+        "server.shell(name='fails', commands=['false'])\n"
+        "server.shell(name='never', commands=['true'])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "pyinfra", "@local", str(deploy), "-y", "--no-wait"],
+        cwd=Path(__file__).resolve().parents[2],  # config.py applies the fixes
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1
+    out = done.stdout + done.stderr
+    assert "[@local] Error" in out
+    assert "Traceback" not in out, out
