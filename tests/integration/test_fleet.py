@@ -449,15 +449,16 @@ def test_production_driver_manifest_installs_exactly_through_the_heads_proxy(
     assert {p.name for p in manifest.packages} <= parse_showhold(held)
     rc, audit = sandbox.exec("worker2", "dpkg --audit")
     assert rc == 0 and audit.strip() == "", audit
-    # The downloads went through the head's squid (worker2's address, Debian's pool).
+    # The downloads went through the head's squid (worker2's address, Debian's pools: the
+    # driver's point releases come from bookworm-security).
     address = next(h.address for h in sandbox.hosts() if h.name == "worker2")
     rc, log = sandbox.exec("head", "cat /var/log/squid/access.log")
     fetched = [
-        line
+        line.split()[6].rsplit("/", 1)[-1].split("_")[0]
         for line in log.splitlines()
-        if f" {address} " in line and "deb.debian.org/debian/pool/non-free/" in line
+        if f" {address} " in line and " GET http://deb.debian.org/" in line and ".deb " in line
     ]
-    assert any("/nvidia-smi_" in line for line in fetched), log[-3000:]
+    assert {"nvidia-smi", "libcuda1", "nvidia-kernel-dkms"} <= set(fetched), log[-3000:]
 
     # What a container cannot do: no module was built, and nvidia-smi finds no driver.
     rc, dkms = sandbox.exec("worker2", "dkms status")
