@@ -1,0 +1,87 @@
+"""A fake fleet: one head and $SNAKEPIT_FAKE_WORKERS workers (200 unless set) that answer
+every command from answers recorded on a converged sandbox (bench/fake_fleet/responses.json).
+
+Run only through bench/fake_pyinfra.py, which puts every host on pyinfra's fake connector
+(bench/fleet_plan.py does). The head answers as the recorded head did; every worker as the
+recorded worker did, with that worker's name rewritten to its own wherever it appears in a
+command or an answer (``scontrol show node worker17``, ``hostname``). A command nobody
+recorded fails the host, instead of the fake connector's default of an empty success: a plan
+built on answers nobody gave would prove nothing. Addresses follow the recording sandbox's
+(head .2, workers from .3 on), so two workers are exactly the recorded fleet.
+"""
+
+import ipaddress
+import json
+import os
+import re
+from pathlib import Path
+
+from bench.fake_pyinfra import UNRECORDED
+
+_RECORDING = json.loads((Path(__file__).parent / "responses.json").read_text())
+_WORKERS = int(os.environ.get("SNAKEPIT_FAKE_WORKERS", "200"))
+_UNRECORDED = {re.compile(""): {"success": False, "stderr": UNRECORDED}}
+_INSTANT = {"fake_delay": 0, "fake_delay_jitter": 0}
+
+
+def _answers(responses, renamed=None):
+    """fake_responses for one host: each recorded command matched exactly, first answer kept;
+    ``renamed`` (recorded name, new name) rewrites a worker's own name."""
+    out = {}
+    for response in responses:
+        command, answer = response["command"], response
+        if renamed and renamed[0] != renamed[1]:
+            word = re.compile(rf"(?<![\w-]){re.escape(renamed[0])}(?![\w-])")
+            texts = [command, *answer["stdout"], *answer["stderr"]]
+            if any(word.search(text) for text in texts):
+                command = word.sub(renamed[1], command)
+                answer = {
+                    **answer,
+                    "stdout": [word.sub(renamed[1], line) for line in answer["stdout"]],
+                    "stderr": [word.sub(renamed[1], line) for line in answer["stderr"]],
+                }
+        pattern = _pattern(command)
+        if pattern not in out:
+            out[pattern] = {key: answer[key] for key in ("success", "stdout", "stderr")}
+    return {**out, **_UNRECORDED}
+
+
+_PATTERNS: dict = {}
+
+
+def _pattern(command):
+    # One compiled pattern per distinct command, shared by every host that runs it.
+    if command not in _PATTERNS:
+        _PATTERNS[command] = re.compile(rf"^{re.escape(command)}\Z")
+    return _PATTERNS[command]
+
+
+def _address(index):
+    return str(ipaddress.ip_address(_RECORDING["head"]["address"]) + index)
+
+
+_worker = _RECORDING["worker"]
+_names = [f"worker{number}" for number in range(1, _WORKERS + 1)]
+
+slurm_head = [
+    (
+        _RECORDING["head"]["name"],
+        {
+            "ssh_hostname": _address(0),
+            "fake_responses": _answers(_RECORDING["head"]["responses"]),
+            **_INSTANT,
+        },
+    )
+]
+slurm_worker = [
+    (
+        name,
+        {
+            "ssh_hostname": _address(number),
+            "fake_responses": _answers(_worker["responses"], (_worker["name"], name)),
+            **_INSTANT,
+        },
+    )
+    for number, name in enumerate(_names, start=1)
+]
+txp = [name for name in _names]
