@@ -46,21 +46,17 @@ GIB = 1024**3
 # -- recording ------------------------------------------------------------------------------
 
 
+# Facts a converged sandbox's --dry never asks for, but a plan with changes does (pyinfra
+# reads server.TmpDir before it plans an upload): recorded from the same hosts.
+CHANGE_FACTS = ["server.TmpDir"]
+
+
 def record(sandbox_name: str) -> None:
     sandbox = Sandbox(sandbox_name)
-    with tempfile.NamedTemporaryFile(suffix=".json") as raw_file:
-        command = [
-            sys.executable,
-            str(REPO / "bench/recording_pyinfra.py"),
-            raw_file.name,
-            str(sandbox.inventory_path),
-            "deploys/site.py",
-            "--dry",
-        ]
-        done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise SystemExit(f"--dry on sandbox {sandbox_name} failed:\n{done.stderr[-3000:]}")
-        raw = json.loads(Path(raw_file.name).read_text())
+    raw: dict[str, list[dict]] = {}
+    for run in (["deploys/site.py", "--dry"], ["fact", *CHANGE_FACTS]):
+        for host, responses in recorded(sandbox, run).items():
+            raw.setdefault(host, []).extend(responses)
     leaked = secret_forms_in(raw, load_secrets(sandbox.secrets_path).forms())
     if leaked:
         raise SystemExit(
@@ -78,7 +74,11 @@ def record(sandbox_name: str) -> None:
             "commit": git_commit(),
         },
         "head": {"name": head, "address": address_of(addresses, head), "responses": raw[head]},
-        "worker": {"name": worker, "responses": raw[worker]},
+        "worker": {
+            "name": worker,
+            "address": address_of(addresses, worker),
+            "responses": raw[worker],
+        },
     }
     RESPONSES.write_text(json.dumps(recording, indent=1) + "\n")
     print(
@@ -102,6 +102,24 @@ def address_of(hosts: dict, name: str) -> str:
     return next(host["address"] for host in hosts["hosts"] if host["name"] == name)
 
 
+def recorded(sandbox: Sandbox, pyinfra_args: list[str]) -> dict[str, list[dict]]:
+    """Every command and answer per host of one pyinfra run on the sandbox."""
+    with tempfile.NamedTemporaryFile(suffix=".json") as raw_file:
+        command = [
+            sys.executable,
+            str(REPO / "bench/recording_pyinfra.py"),
+            raw_file.name,
+            str(sandbox.inventory_path),
+            *pyinfra_args,
+        ]
+        done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise SystemExit(
+                f"{' '.join(pyinfra_args)} on sandbox {sandbox.name} failed:\n{done.stderr[-3000:]}"
+            )
+        return json.loads(Path(raw_file.name).read_text())
+
+
 # -- planning -------------------------------------------------------------------------------
 
 
@@ -122,7 +140,9 @@ def plan(workers: int) -> dict:
         env.pop("SNAKEPIT_SECRETS", None)  # the fleet's own throwaway secrets, nobody else's
         with open(log_path, "w") as log:
             started = time.monotonic()
-            child = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=log)
+            child = subprocess.Popen(
+                command, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log
+            )
             _, status, usage = os.wait4(child.pid, 0)
             wall = time.monotonic() - started
         child.returncode = os.waitstatus_to_exitcode(status)

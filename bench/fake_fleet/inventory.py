@@ -24,26 +24,43 @@ _UNRECORDED = {re.compile(""): {"success": False, "stderr": UNRECORDED}}
 _INSTANT = {"fake_delay": 0, "fake_delay_jitter": 0}
 
 
-def _answers(responses, renamed=None):
+def _answers(responses, renames=None):
     """fake_responses for one host: each recorded command matched exactly, first answer kept;
-    ``renamed`` (recorded name, new name) rewrites a worker's own name."""
+    ``renames`` (recorded text -> this worker's) rewrites a worker's own name and address in
+    the answers that mention them (the others are shared by every worker)."""
+    word = _words(renames or {})
     out = {}
     for response in responses:
-        command, answer = response["command"], response
-        if renamed and renamed[0] != renamed[1]:
-            word = re.compile(rf"(?<![\w-]){re.escape(renamed[0])}(?![\w-])")
-            texts = [command, *answer["stdout"], *answer["stderr"]]
-            if any(word.search(text) for text in texts):
-                command = word.sub(renamed[1], command)
-                answer = {
-                    **answer,
-                    "stdout": [word.sub(renamed[1], line) for line in answer["stdout"]],
-                    "stderr": [word.sub(renamed[1], line) for line in answer["stderr"]],
-                }
-        pattern = _pattern(command)
+        texts = [response["command"], *response["stdout"], *response["stderr"]]
+        if renames and any(word.search(text) for text in texts):
+            response = {
+                key: _renamed(word, renames, response[key])
+                for key in ("command", "success", "stdout", "stderr")
+            }
+        pattern = _pattern(response["command"])
         if pattern not in out:
-            out[pattern] = {key: answer[key] for key in ("success", "stdout", "stderr")}
+            out[pattern] = {key: response[key] for key in ("success", "stdout", "stderr")}
     return {**out, **_UNRECORDED}
+
+
+_WORDS: dict = {}
+
+
+def _words(renames):
+    # Whole words only: worker1 is not the start of worker10, 172.19.0.3 not of 172.19.0.30.
+    olds = tuple(sorted(renames))
+    if olds not in _WORDS:
+        either = "|".join(re.escape(old) for old in olds) or "(?!)"
+        _WORDS[olds] = re.compile(rf"(?<![\w.-])({either})(?![\w-]|\.\w)")
+    return _WORDS[olds]
+
+
+def _renamed(word, renames, value):
+    if isinstance(value, str):
+        return word.sub(lambda match: renames[match.group(1)], value)
+    if isinstance(value, list):
+        return [_renamed(word, renames, line) for line in value]
+    return value
 
 
 _PATTERNS: dict = {}
@@ -78,7 +95,10 @@ slurm_worker = [
         name,
         {
             "ssh_hostname": _address(number),
-            "fake_responses": _answers(_worker["responses"], (_worker["name"], name)),
+            "fake_responses": _answers(
+                _worker["responses"],
+                {_worker["name"]: name, _worker["address"]: _address(number)},
+            ),
             **_INSTANT,
         },
     )
