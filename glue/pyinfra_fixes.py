@@ -7,6 +7,14 @@ EOFError, which escapes pyinfra's handler and aborts the whole run after the cur
 operation. Here the SSH connector reports that EOFError as the SSHException it is.
 An unreachable host is named by pyinfra in one line; paramiko's own traceback is silenced.
 
+Planning costs the controller time per operation call that grows with the fleet (issue 12's
+200 fake workers, bench/fleet_plan.py): for every operation on every host pyinfra 3.10 takes
+``inspect.stack()`` to order it, which reads a source line of every frame and, for the deploy
+file it runs from a string, searches ``sys.modules`` for its module, twice per frame; and it
+re-evaluates the type hints of its global arguments on every operation and fact call. Here
+the same order comes from the frames' own file names and line numbers, and the global
+arguments (a fixed TypedDict) are read once.
+
 Whatever paramiko says when the peer is gone (EOFError, "SSH session not active", "Socket
 is closed", a reset connection), the host's one error line says so in words:
 ``[worker2] Command socket/SSH error: SSHException('connection lost (SSH session not
@@ -16,9 +24,13 @@ active)',)``.
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
+import sys
 
+import pyinfra
 from paramiko import SSHException
+from pyinfra.api.util import PYINFRA_INSTALL_DIR
 from pyinfra.connectors.ssh import SSHConnector
 
 _PATCHED = "_snakepit_eof_as_ssh_error"
@@ -60,6 +72,50 @@ def _transport_active(connector) -> bool:
     return True if client is None else bool(transport and transport.is_active())
 
 
+def operation_order_from_frames(state) -> list[int]:
+    """pyinfra.api.util.get_operation_order_from_stack without ``inspect.stack()``.
+
+    The same list: the line numbers of the calling frames outside pyinfra, outermost first,
+    from the first frame of the deploy file on (``getframeinfo`` names a frame by its code's
+    file name and line, which is what is read here)."""
+    frames = []
+    frame = sys._getframe(1)  # the caller: pyinfra's operation decorator, as in pyinfra's
+    while frame is not None:
+        frames.append(frame)
+        frame = frame.f_back
+    frames.reverse()
+    start = 0
+    if state.current_deploy_filename:
+        files = [frame.f_code.co_filename for frame in frames]
+        deploy = state.current_deploy_filename
+        # Not found: pyinfra's search ends on its own frame, which it skips: no line.
+        start = files.index(deploy) if deploy in files else len(frames)
+    line_numbers = [state.current_op_file_number] if pyinfra.is_cli else []
+    line_numbers += [
+        frame.f_lineno
+        for frame in frames[start:]
+        if not frame.f_code.co_filename.startswith(PYINFRA_INSTALL_DIR)
+    ]
+    return line_numbers
+
+
+@functools.cache
+def _global_arguments() -> tuple[tuple[str, type], ...]:
+    return tuple(_PYINFRA_ALL_GLOBAL_ARGUMENTS())
+
+
+def all_global_arguments() -> list[tuple[str, type]]:
+    """pyinfra's global arguments and their types, read once (a fresh list, as pyinfra's)."""
+    return list(_global_arguments())
+
+
+# The modules, not the names pyinfra.api exports (its `operation` is the decorator).
+_ARGUMENTS, _FACTS, _OPERATION = (
+    importlib.import_module(f"pyinfra.api.{name}") for name in ("arguments", "facts", "operation")
+)
+_PYINFRA_ALL_GLOBAL_ARGUMENTS = _ARGUMENTS.all_global_arguments
+
+
 def apply() -> None:
     # A host that accepts TCP but never answers SSH (hung, paused) makes paramiko log its
     # own traceback ("Error reading SSH protocol banner") beside pyinfra's one line naming
@@ -69,3 +125,6 @@ def apply() -> None:
         method = getattr(SSHConnector, name)
         if not getattr(method, _PATCHED, False):
             setattr(SSHConnector, name, _eof_as_ssh_error(method))
+    _OPERATION.get_operation_order_from_stack = operation_order_from_frames
+    _ARGUMENTS.all_global_arguments = all_global_arguments
+    _FACTS.all_global_arguments = all_global_arguments
