@@ -30,12 +30,15 @@ import tempfile
 import time
 from importlib.metadata import version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from snakepit.secrets import generate, load_secrets  # noqa: E402
-from tools.sandbox.cluster import Sandbox  # noqa: E402
+
+if TYPE_CHECKING:
+    from tools.sandbox.cluster import Sandbox
 
 FLEET = REPO / "bench/fake_fleet"
 RESPONSES = FLEET / "responses.json"
@@ -52,6 +55,8 @@ CHANGE_FACTS = ["server.TmpDir"]
 
 
 def record(sandbox_name: str) -> None:
+    from tools.sandbox.cluster import Sandbox  # Docker's client: only to record
+
     sandbox = Sandbox(sandbox_name)
     raw: dict[str, list[dict]] = {}
     for run in (["deploys/site.py", "--dry"], ["fact", *CHANGE_FACTS]):
