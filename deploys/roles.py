@@ -68,6 +68,7 @@ def converge(roles: tuple[str, ...] = ROLES) -> None:
                 manifest,
                 remove_unlisted=spec.cuda_remove_unlisted,
                 drain_timeout_s=spec.cuda_drain_timeout_s,
+                busy_at_deadline=spec.cuda_busy_at_deadline,
                 beside=tuple(m for m in manifests if m is not manifest),
                 spec=spec,
                 line=context.node_line(host.name),  # driver ready, GPUs detected

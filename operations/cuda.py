@@ -434,20 +434,23 @@ def drained_for_change(
     remove_unlisted: bool = True,
     timeout_s: int = 3600,
     beside: tuple[str, ...] = (),
+    busy_at_deadline: str = "drained",
 ):
     """
     Before a manifest change that installs or removes packages: drain the worker's node
     (reason ``snakepit: manifest <name>``) and wait until it runs no job, at most
-    ``timeout_s``; a node still busy then stays drained, nothing is installed and the host
-    fails. A node slurmctld does not know yet (a new worker) is not drained; one already
-    drained (an admin's reason) keeps its reason and is only waited for. Nothing happens
-    when the host already matches, or when only holds change.
+    ``timeout_s``; a node still busy then is skipped: nothing is installed, the host fails,
+    and the node stays drained or, with ``busy_at_deadline="resumed"``, is resumed (only a
+    drain this operation set). A node slurmctld does not know yet (a new worker) is not
+    drained; one already drained (an admin's reason) keeps its reason and is only waited
+    for. Nothing happens when the host already matches, or when only holds change.
 
     + manifest: a ``CudaManifest``, or the path of its YAML file
     + node: the worker's Slurm node name
     + remove_unlisted: as for ``manifest_installed`` (whether removals count)
     + timeout_s: how long to wait for the node's jobs to end
     + beside: as for ``manifest_installed``
+    + busy_at_deadline: ``drained`` or ``resumed``, the data's ``cuda_busy_at_deadline``
 
     **Example:**
 
@@ -467,11 +470,14 @@ def drained_for_change(
     if found is None:
         host.noop(f"{node}: not a Slurm node yet: nothing to drain")
         return
-    if needs_drain(found):
+    drains = needs_drain(found)
+    if drains:
         reason = switch_reason(manifest.name)
         host.log(f"drain {node} ({reason}), then wait for its jobs", log_func=logger.warning)
         yield drain_command(node, reason)
-    yield wait_for_jobs_command(node, timeout_s)
+    yield wait_for_jobs_command(
+        node, timeout_s, resume_at_deadline=drains and busy_at_deadline == "resumed"
+    )
 
 
 @operation()

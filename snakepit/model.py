@@ -531,7 +531,24 @@ class HostData(Schema):
     cuda_drain_timeout_s: Positive = Field(
         3600,
         description="(workers) a manifest change drains the node first and waits this long "
-        "for its jobs to end; a node still busy then stays drained, nothing installed",
+        "for its jobs to end; a node still busy then is skipped (nothing installed, its host "
+        "fails) and left as cuda_busy_at_deadline says",
+    )
+    cuda_busy_at_deadline: Literal["drained", "resumed"] = Field(
+        "drained",
+        description="(workers) a node still busy at the drain deadline stays drained (no new "
+        "jobs; the next run retries) or is resumed (jobs keep coming; the change waits for "
+        "a quieter run); only a drain the change set is lifted",
+    )
+    cuda_rollout_batch: Positive = Field(
+        1,
+        description="(workers) `python -m tools.cuda rollout`: workers converged at once, "
+        "each batch after the one before",
+    )
+    cuda_rollout_max_failures: Positive = Field(
+        1,
+        description="(workers) `python -m tools.cuda rollout` stops after this many failed "
+        "workers; the batches after are left untouched",
     )
     cuda_remove_unlisted: bool = Field(
         True,
@@ -572,6 +589,7 @@ class NodeSpec:
     cuda_manifests: tuple[str, ...] = ()  # the worker's release chooses one; (): unmanaged
     cuda_remove_unlisted: bool = True
     cuda_drain_timeout_s: int = 3600
+    cuda_busy_at_deadline: str = "drained"
 
 
 @dataclass(frozen=True)
@@ -888,6 +906,7 @@ def _node(host: str, data: HostData, partitions: tuple[Partition, ...]) -> NodeS
         cuda_manifests=data.cuda_manifest or (),
         cuda_remove_unlisted=data.cuda_remove_unlisted,
         cuda_drain_timeout_s=data.cuda_drain_timeout_s,
+        cuda_busy_at_deadline=data.cuda_busy_at_deadline,
     )
 
 

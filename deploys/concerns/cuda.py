@@ -18,6 +18,7 @@ def cuda_manifest(
     manifest: CudaManifest | str | Path,
     remove_unlisted: bool = True,
     drain_timeout_s: int = 3600,
+    busy_at_deadline: str = "drained",
     spec: NodeSpec | None = None,
     line: NodeLine | None = None,
     beside: tuple[CudaManifest, ...] = (),
@@ -32,6 +33,8 @@ def cuda_manifest(
       switch from one manifest to another leaves behind); the data's
       ``cuda_remove_unlisted``, on by default
     + drain_timeout_s: how long to wait for the node's jobs (``cuda_drain_timeout_s``)
+    + busy_at_deadline: a node still busy then stays ``drained`` or is ``resumed``
+      (``cuda_busy_at_deadline``)
     + spec, line: the worker's declared data and planned node line; given, and the
       manifest brings a driver for GPUs the line has, the driver is loaded and the GPUs
       checked before the node is resumed
@@ -47,6 +50,7 @@ def cuda_manifest(
         remove_unlisted=remove_unlisted,
         timeout_s=drain_timeout_s,
         beside=others,
+        busy_at_deadline=busy_at_deadline,
     )
     cuda.manifest_installed(
         name=f"Install exactly the {len(loaded.packages)} packages of {loaded.name}, held",

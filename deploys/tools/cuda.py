@@ -22,6 +22,7 @@ if context.is_worker():
             manifest,
             remove_unlisted=spec.cuda_remove_unlisted,
             drain_timeout_s=spec.cuda_drain_timeout_s,
+            busy_at_deadline=spec.cuda_busy_at_deadline,
             beside=tuple(m for m in manifests if m is not manifest),
         )
     gpu_health()  # as the converge does after slurmd: a broken stack drains the node

@@ -9,7 +9,6 @@ process on the sandbox network's gateway address. The sandbox is this module's o
 from __future__ import annotations
 
 import json
-import runpy
 import subprocess
 import sys
 import time
@@ -19,11 +18,9 @@ from pathlib import Path
 import pytest
 
 from snakepit.cuda.drift import compute_drift, policy_names
-from snakepit.cuda.manifest import CudaManifest, dump_source_file, for_release, load_manifest
-from snakepit.cuda.plan import unavailable
+from snakepit.cuda.manifest import CudaManifest, dump_source_file, load_manifest
 from snakepit.parsers.apt import parse_apt_policy, parse_showhold
 from snakepit.parsers.dpkg import DPKG_QUERY_FORMAT, parse_dpkg_list, parse_dpkg_query
-from snakepit.parsers.nvidia_smi import classify_error
 from tests.integration.pyinfra_run import REPO_ROOT, run_pyinfra, running_sandbox
 from tools.sandbox.stubrepo import (
     CUDNN_DEB,
@@ -45,8 +42,7 @@ APT_LOGS = "cat /var/log/apt/history.log /var/log/dpkg.log 2>/dev/null | md5sum"
 
 @pytest.fixture(scope="module")
 def sandbox():
-    # worker3 gets production's Debian driver manifest; the stub's packages never reach it.
-    yield from running_sandbox(SANDBOX, workers=3)
+    yield from running_sandbox(SANDBOX, workers=2)
 
 
 @pytest.fixture(scope="module")
@@ -289,56 +285,8 @@ def test_manifest_for_another_distro_is_refused_before_anything_changes(sandbox)
     assert sandbox.exec("worker1", APT_LOGS)[1] == logs_before
 
 
-# -- production's manifest: Debian 12's own NVIDIA driver, from deb.debian.org -------------
-
-
-def production_manifest() -> CudaManifest:
-    """Of production's manifests (one per release), the one for the sandbox's Debian 12."""
-    data = runpy.run_path(str(REPO_ROOT / "group_data" / "slurm_worker.py"))
-    manifests = tuple(load_manifest(REPO_ROOT / path) for path in data["cuda_manifest"])
-    return for_release(manifests, "debian", "12")
-
-
-def test_production_driver_manifest_installs_exactly_from_debian(sandbox):
-    """The manifest production's data names, made by `create` from Debian's signed
-    repository: every version is one apt offers from Debian's contrib/non-free suites, the
-    deploy installs and holds exactly it, and a second run calls no apt. A container has no
-    NVIDIA kernel module: DKMS builds nothing and nvidia-smi says there is no driver."""
-    manifest = production_manifest()
-    assert manifest.target.describe() == "debian 12 amd64"
-    assert manifest.source.url == "http://deb.debian.org/debian"
-    assert {"nvidia-smi", "libcuda1", "nvidia-kernel-dkms", "nvidia-persistenced"} <= {
-        p.name for p in manifest.packages
-    }
-    # What DKMS pulls from main is Debian's ordinary packages, not the vendor's.
-    assert not {"dkms", "gcc", "make"} & {p.name for p in manifest.packages}
-
-    result, seconds = converge(sandbox, "worker3", manifest.path)
-    assert changed_operations(result)
-    print(f"\nproduction driver manifest, fresh worker: {seconds:.0f}s")
-    drift = host_drift(sandbox, "worker3", manifest)
-    assert drift.in_sync, [f"{p.key} {p.describe()}" for p in drift.packages]
-    names = " ".join(manifest.apt_names())
-    rc, policy = sandbox.exec("worker3", f"LC_ALL=C apt-cache policy {names}")
-    assert rc == 0, policy
-    policies = parse_apt_policy(policy)
-    assert unavailable(manifest.packages, manifest.source, "amd64", policies) == ()
-    rc, held = sandbox.exec("worker3", "apt-mark showhold")
-    assert {p.name for p in manifest.packages} <= parse_showhold(held)
-    rc, audit = sandbox.exec("worker3", "dpkg --audit")
-    assert rc == 0 and audit.strip() == "", audit
-
-    # What a container cannot do: no module was built, and nvidia-smi finds no driver.
-    rc, dkms = sandbox.exec("worker3", "dkms status")
-    assert ": installed" not in dkms, dkms
-    rc, smi = sandbox.exec("worker3", "nvidia-smi 2>&1")
-    assert rc != 0 and classify_error(smi) == "no-driver", smi
-
-    logs_before = sandbox.exec("worker3", APT_LOGS)[1]
-    again, _ = converge(sandbox, "worker3", manifest.path)
-    assert changed_operations(again) == []
-    assert sandbox.exec("worker3", APT_LOGS)[1] == logs_before
-    assert drift_status(sandbox, "worker3", manifest).returncode == 0
+# Production's manifest (Debian 12's own NVIDIA driver, from deb.debian.org) is installed
+# through the head's proxy on a converged cluster: tests/integration/test_fleet.py.
 
 
 # -- b: cuDNN from a local-repository .deb on shared storage ---------------------------------

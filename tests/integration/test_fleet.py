@@ -1,5 +1,6 @@
 """A real fleet: a dead worker, a GPU count that changes, a refused configuration, a worker
-that leaves (issue 8's proofs a, c, f, d, in that order).
+that leaves (issue 8's proofs a, c, f, d, in that order); then rolling manifest changes over
+it (issue 11's proofs c and d: a busy node waits, a failure budget stops the rollout).
 
 On a sandbox of its own (`pytest-fleet`): these proofs stop, reshape and retire workers, and
 as their own xdist group they run beside the session sandbox's tests.
@@ -11,14 +12,38 @@ inventory beside it (so the sandbox's group data still applies), edited.
 from __future__ import annotations
 
 import re
+import runpy
+import subprocess
+import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.integration.pyinfra_run import run_pyinfra, running_sandbox
+from snakepit.cuda.manifest import (
+    CudaManifest,
+    ManifestPackage,
+    dump_manifest,
+    dump_source_file,
+    for_release,
+    load_manifest,
+    sorted_packages,
+)
+from snakepit.cuda.plan import unavailable
+from snakepit.parsers.apt import parse_apt_policy, parse_showhold
+from snakepit.parsers.nvidia_smi import classify_error
+from tests.integration.pyinfra_run import REPO_ROOT, run_pyinfra, running_sandbox
+from tests.integration.test_cuda_manifest import (
+    APT_LOGS,
+    assert_exactly,
+    drift_status,
+    host_drift,
+)
 from tools.sandbox import slurm_checks as checks
+from tools.sandbox.stubrepo import TARGET, StubRepo
 
 SITE = "deploys/site.py"
+JOB_S = 120  # the job under which a rollout must not change packages
 
 
 def changed_ops(result: dict) -> dict[str, list[str]]:
@@ -172,3 +197,265 @@ def test_d_a_removed_worker_leaves_slurm(fleet, sandbox):
     assert result["results"]["totals"]["error"] == 0
     sandbox.exec("head", "scontrol update nodename=worker2 state=resume")
     checks.wait_for_idle_nodes(sandbox, count=2, timeout=120)
+
+
+# -- issue 11: rolling manifest changes (proofs c and d) ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def stub_manifests(fleet, tmp_path_factory):
+    """The stub vendor repository on the sandbox network, and manifests made from it:
+    cuda-11-4 (driver 470), cuda-11-5 (driver 495), and cuda-11-5-failing, which adds a
+    package whose postinst fails."""
+    out = tmp_path_factory.mktemp("rollout")
+    gateway = fleet.client.networks.get(fleet.network_name).attrs["IPAM"]["Config"][0]["Gateway"]
+    with StubRepo() as repo:
+        repo.build()
+        repo.serve(gateway)
+        source = out / "source.yaml"
+        source.write_text(dump_source_file(repo.source(), TARGET))
+
+        def create(name: str, *also: str) -> CudaManifest:
+            args = ["create", name, "--source", str(source), "--out", str(out / f"{name}.yaml")]
+            args += ["--network", fleet.network_name]
+            if also:
+                args += ["--also", *also]
+            done = tools_cuda(*args)
+            assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+            return load_manifest(out / f"{name}.yaml")
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            old = pool.submit(create, "cuda-11-4", "cuda-drivers=470.82.01-1")
+            new = pool.submit(create, "cuda-11-5")
+            made = {"cuda-11-4": old.result(), "cuda-11-5": new.result()}
+        failing = repo.publish_failing()
+        broken = made["cuda-11-5"].model_copy(
+            update={
+                "name": "cuda-11-5-failing",
+                "boms": None,
+                "packages": sorted_packages(
+                    [
+                        *made["cuda-11-5"].packages,
+                        ManifestPackage(name=failing.name, arch="amd64", version=failing.version),
+                    ]
+                ),
+            }
+        )
+        (out / "cuda-11-5-failing.yaml").write_text(dump_manifest(broken))
+        made["cuda-11-5-failing"] = load_manifest(out / "cuda-11-5-failing.yaml")
+        yield made
+
+
+def tools_cuda(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "tools.cuda", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def rollout_command(sandbox, manifest: CudaManifest, *args: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "tools.cuda",
+        "rollout",
+        str(sandbox.inventory_path),
+        "--data",
+        f"cuda_manifest={manifest.path}",
+        *args,
+    ]
+
+
+def installed(sandbox, host: str, package: str) -> str:
+    """``<status> <version>`` of a package on a host, as dpkg has it."""
+    return sandbox.exec(host, f"dpkg-query -W -f='${{db:Status-Abbrev}}${{Version}}' {package}")[1]
+
+
+def test_rollout_c_a_busy_node_is_upgraded_after_its_job_an_idle_one_at_once(
+    fleet, sandbox, stub_manifests
+):
+    old, new = stub_manifests["cuda-11-4"], stub_manifests["cuda-11-5"]
+    first = subprocess.run(
+        rollout_command(sandbox, old, "--batch", "2"),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert first.returncode == 0, first.stderr[-4000:]
+    assert "rollout: 2 converged, 0 failed, 0 untouched" in first.stderr
+    for host in ("worker1", "worker2"):
+        assert_exactly(sandbox, host, old)
+    checks.wait_for_idle_nodes(sandbox, count=2, timeout=120)
+
+    submit = f"sbatch --parsable -w worker1 --gres=gpu:1 -o /dev/null --wrap 'sleep {JOB_S}'"
+    job = checks.head_shell(sandbox, submit, user="slurm").strip()
+    deadline = time.monotonic() + 60
+    while checks.head_shell(sandbox, f"squeue -h -j {job} -o %T").strip() != "RUNNING":
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(1)
+    started = time.monotonic()
+    switch = subprocess.Popen(
+        rollout_command(sandbox, new, "--batch", "2"),
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # worker2 runs no job: it changes at once, while worker1's job still runs.
+        while not installed(sandbox, "worker2", "cuda-11-5").startswith("hi"):
+            assert switch.poll() is None, switch.communicate()[1][-4000:]
+            assert time.monotonic() - started < JOB_S - 10, "worker2 waited for worker1's job"
+            time.sleep(2)
+        assert checks.head_shell(sandbox, f"squeue -h -j {job} -o %T").strip() == "RUNNING"
+        # worker1 is drained for the change, and still has 11-4's packages under its job.
+        state = node(sandbox, "worker1")
+        assert "Reason=snakepit: manifest cuda-11-5" in state, state
+        assert installed(sandbox, "worker1", "cuda-11-4").startswith("hi")
+        assert not installed(sandbox, "worker1", "cuda-11-5").startswith(("ii", "hi"))
+        _, errors = switch.communicate(timeout=900)
+    finally:
+        if switch.poll() is None:
+            switch.kill()
+    print(f"switch of 2 workers, one running a {JOB_S}s job: {time.monotonic() - started:.0f}s")
+    assert switch.returncode == 0, errors[-4000:]
+    deadline = time.monotonic() + 30  # slurmdbd records the job's end
+    while (ended := checks.head_shell(sandbox, f"sacct -n -X -j {job} -o State").split()) != [
+        "COMPLETED"
+    ] and time.monotonic() < deadline:
+        time.sleep(1)
+    assert ended == ["COMPLETED"], ended
+    for host in ("worker1", "worker2"):
+        assert_exactly(sandbox, host, new)
+    checks.wait_for_idle_nodes(sandbox, count=2, timeout=120)
+    again = run_pyinfra(
+        sandbox.inventory_path,
+        "deploys/worker.py",
+        "-y",
+        "--limit",
+        "slurm_worker",
+        "--data",
+        f"cuda_manifest={new.path}",
+    )
+    assert changed_ops(again.json) == {}
+
+
+def test_rollout_d_the_budget_stops_the_rollout_at_the_first_failure(
+    fleet, sandbox, stub_manifests
+):
+    new, failing = stub_manifests["cuda-11-5"], stub_manifests["cuda-11-5-failing"]
+    apt_before = sandbox.exec("worker2", APT_LOGS)[1]
+    run = subprocess.run(
+        rollout_command(sandbox, failing, "--batch", "1", "--max-failures", "1"),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert run.returncode == 1, run.stderr[-4000:]
+    assert "rollout: 0 converged, 1 failed, 1 untouched (batches of 1, failure budget 1)" in (
+        run.stderr
+    )
+    assert "untouched, the budget being spent: worker2" in run.stderr
+    # worker1's install failed: it stays drained, the reason naming the change.
+    state = node(sandbox, "worker1")
+    assert "State=IDLE+DRAIN" in state and "Reason=snakepit: manifest cuda-11-5-failing" in state
+    # worker2 was not touched: no apt run, still exactly 11-5, idle.
+    assert sandbox.exec("worker2", APT_LOGS)[1] == apt_before
+    assert_exactly(sandbox, "worker2", new)
+    assert "State=IDLE " in node(sandbox, "worker2")
+
+    # The data back to 11-5, the next rollout heals worker1 and resumes it.
+    back = subprocess.run(
+        rollout_command(sandbox, new, "--limit", "worker1"),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert back.returncode == 0, back.stderr[-4000:]
+    assert_exactly(sandbox, "worker1", new)
+    checks.wait_for_idle_nodes(sandbox, count=2, timeout=120)
+
+
+# -- issue 11 a: production's manifest, from Debian's mirror through the head's proxy --------
+
+
+def production_manifest() -> CudaManifest:
+    """Of production's manifests (one per release), the one for the sandbox's Debian 12."""
+    data = runpy.run_path(str(REPO_ROOT / "group_data" / "slurm_worker.py"))
+    manifests = tuple(load_manifest(REPO_ROOT / path) for path in data["cuda_manifest"])
+    return for_release(manifests, "debian", "12")
+
+
+def test_production_driver_manifest_installs_exactly_through_the_heads_proxy(
+    fleet, sandbox, stub_manifests
+):
+    """The manifest production's data names, made by `create` from Debian's signed
+    repository, replaces worker2's stub CUDA (another vendor) on a converged cluster: every
+    version is one apt offers from Debian's contrib/non-free suites, the packages come through
+    the head's squid, the deploy installs and holds exactly them and removes the stub's, and a
+    second run calls no apt. A container has no NVIDIA kernel module: DKMS builds nothing and
+    nvidia-smi says there is no driver."""
+    manifest = production_manifest()
+    assert manifest.target.describe() == "debian 12 amd64"
+    assert manifest.source.url == "http://deb.debian.org/debian"
+    assert {"nvidia-smi", "libcuda1", "nvidia-kernel-dkms", "nvidia-persistenced"} <= {
+        p.name for p in manifest.packages
+    }
+    # What DKMS pulls from main is Debian's ordinary packages, not the vendor's.
+    assert not {"dkms", "gcc", "make"} & {p.name for p in manifest.packages}
+
+    def converge() -> dict:
+        return run_pyinfra(
+            sandbox.inventory_path,
+            "deploys/tools/cuda.py",
+            "-y",
+            "--limit",
+            "worker2",
+            "--data",
+            f"cuda_manifest={manifest.path}",
+        ).json
+
+    started = time.monotonic()
+    assert changed_ops(converge())
+    print(f"\nproduction driver manifest over the stub's CUDA: {time.monotonic() - started:.0f}s")
+    drift = host_drift(sandbox, "worker2", manifest)
+    assert drift.in_sync, [f"{p.key} {p.describe()}" for p in drift.packages]
+    assert not installed(sandbox, "worker2", "cuda-11-5").startswith(("ii", "hi"))
+    names = " ".join(manifest.apt_names())
+    rc, policy = sandbox.exec("worker2", f"LC_ALL=C apt-cache policy {names}")
+    assert rc == 0, policy
+    assert unavailable(manifest.packages, manifest.source, "amd64", parse_apt_policy(policy)) == ()
+    rc, held = sandbox.exec("worker2", "apt-mark showhold")
+    assert {p.name for p in manifest.packages} <= parse_showhold(held)
+    rc, audit = sandbox.exec("worker2", "dpkg --audit")
+    assert rc == 0 and audit.strip() == "", audit
+    # The downloads went through the head's squid (worker2's address, Debian's pool).
+    address = next(h.address for h in sandbox.hosts() if h.name == "worker2")
+    rc, log = sandbox.exec("head", "cat /var/log/squid/access.log")
+    fetched = [
+        line
+        for line in log.splitlines()
+        if f" {address} " in line and "deb.debian.org/debian/pool/non-free/" in line
+    ]
+    assert any("/nvidia-smi_" in line for line in fetched), log[-3000:]
+
+    # What a container cannot do: no module was built, and nvidia-smi finds no driver.
+    rc, dkms = sandbox.exec("worker2", "dkms status")
+    assert ": installed" not in dkms, dkms
+    rc, smi = sandbox.exec("worker2", "nvidia-smi 2>&1")
+    assert rc != 0 and classify_error(smi) == "no-driver", smi
+
+    logs_before = sandbox.exec("worker2", APT_LOGS)[1]
+    assert changed_ops(converge()) == {}
+    assert sandbox.exec("worker2", APT_LOGS)[1] == logs_before
+    assert drift_status(sandbox, "worker2", manifest).returncode == 0

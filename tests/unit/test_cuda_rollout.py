@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import subprocess
 
-from snakepit.cuda.rollout import needs_drain, resumes_after_change, wait_for_jobs_command
+import pytest
+
+from snakepit.cuda.rollout import (
+    Rollout,
+    failed_hosts,
+    needs_drain,
+    plan_batches,
+    resumes_after_change,
+    wait_for_jobs_command,
+)
 from snakepit.parsers.slurm_nodes import parse_node_line
 
 
@@ -48,3 +57,64 @@ def test_wait_fails_at_the_deadline_naming_the_node(tmp_path):
     done = run_wait(tmp_path, "4242", 0)
     assert done.returncode == 1
     assert "worker1 still runs jobs after 0s: left drained, no package changed" in done.stderr
+
+
+def test_at_the_deadline_a_node_is_resumed_when_the_data_says_so(tmp_path):
+    (tmp_path / "squeue").write_text("#!/bin/sh\nprintf 4242\n")
+    (tmp_path / "scontrol").write_text(f'#!/bin/sh\necho "$@" >> {tmp_path}/scontrol.log\n')
+    for tool in ("squeue", "scontrol"):
+        (tmp_path / tool).chmod(0o755)
+    command = wait_for_jobs_command("worker1", 0, resume_at_deadline=True)
+    done = subprocess.run(
+        ["sh", "-c", command],
+        env={"PATH": f"{tmp_path}:/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "worker1 still runs jobs after 0s: resumed, no package changed" in done.stderr
+    assert (tmp_path / "scontrol.log").read_text() == "update nodename=worker1 state=resume\n"
+
+
+# -- a rollout over many workers -------------------------------------------------------------
+
+
+def results(**outcomes: list[str]) -> dict:
+    """pyinfra --json results with one operation per outcome list given."""
+    operations = [{"name": "op", "success": [], "error": [], "no_change": []}]
+    operations[0].update(outcomes)
+    return {"results": {"operations": operations}}
+
+
+def test_batches_keep_the_inventory_order():
+    assert plan_batches(["w1", "w2", "w3", "w4", "w5"], 2) == [("w1", "w2"), ("w3", "w4"), ("w5",)]
+    assert plan_batches(["w1"], 4) == [("w1",)]
+    with pytest.raises(ValueError):
+        plan_batches(["w1"], 0)
+
+
+def test_failed_hosts_are_the_errors_and_the_hosts_no_operation_saw():
+    batch = ("w1", "w2", "w3")
+    assert failed_hosts(results(success=["w1"], no_change=["w2", "w3"]), batch) == set()
+    assert failed_hosts(results(success=["w1"], error=["w2"], no_change=["w3"]), batch) == {"w2"}
+    # w3 never reached an operation: it could not connect
+    assert failed_hosts(results(success=["w1", "w2"]), batch) == {"w3"}
+    # pyinfra stopped before any operation (bad data, say): the whole batch failed
+    assert failed_hosts(None, batch) == set(batch)
+    assert failed_hosts({"plan": []}, batch) == set(batch)
+
+
+def test_the_rollout_stops_when_the_budget_is_spent():
+    rollout = Rollout(plan_batches(["w1", "w2", "w3", "w4"], 1), max_failures=1)
+    rollout.record(("w1",), set())
+    assert not rollout.budget_spent
+    rollout.record(("w2",), {"w2"})
+    assert rollout.budget_spent
+    rollout.stop(rollout.batches[2:])
+    assert (rollout.converged, rollout.failed, rollout.untouched) == (["w1"], ["w2"], ["w3", "w4"])
+    summary = rollout.summary()
+    assert "1 converged, 1 failed, 2 untouched (batches of 1, failure budget 1)" in summary
+    assert "failed (left as the run left them): w2" in summary
+    assert "untouched, the budget being spent: w3, w4" in summary

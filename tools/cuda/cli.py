@@ -3,6 +3,7 @@
     create METAPACKAGE --source FILE --out manifests/NAME.yaml   # clean container -> manifest
     test MANIFEST                                                # clean container: install, check
     drift INVENTORY [--manifest FILE] [--limit HOST] [--json]    # read-only; exit 1 on drift
+    rollout INVENTORY [--batch N] [--max-failures K] [--limit G] # workers batch by batch
     stubrepo --sandbox NAME                                      # serve the test repository
 
 create and test run the pyinfra deploys in ``deploys/`` against a throwaway container of the
@@ -34,6 +35,7 @@ from snakepit.cuda.drift import (
     render_table,
 )
 from snakepit.cuda.manifest import ManifestError, dump_source_file, load_manifest, load_source_file
+from tools.cuda.rollout import add_parser as add_rollout_parser
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 THROWAWAY_LABEL = "snakepit.cuda.throwaway"
@@ -234,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", help="pyinfra --limit (a host or group)")
     p.add_argument("--json", action="store_true", help="JSON instead of a table")
     p.set_defaults(run=drift)
+
+    add_rollout_parser(commands)
 
     p = commands.add_parser("stubrepo", help="build and serve the stub vendor repository")
     where = p.add_mutually_exclusive_group(required=True)

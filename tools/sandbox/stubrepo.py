@@ -359,6 +359,22 @@ def release_packages(version: str) -> list[StubPackage]:
     )
 
 
+# A package whose postinst always fails: what a broken vendor update does to a rollout.
+# Published only on demand (``StubRepo.publish_failing``); no metapackage depends on it.
+FAILING_POSTINST = StubPackage(
+    "snakepit-stub-failing-postinst",
+    "1.0-1",
+    "a package whose postinst fails on purpose",
+    files=(
+        (
+            "DEBIAN/postinst",
+            "#!/bin/sh\necho 'snakepit-stub-failing-postinst: fails on purpose' >&2\nexit 1\n",
+            0o755,
+        ),
+    ),
+)
+
+
 # NVIDIA's cuDNN local repository, as the Puppet project pinned it
 # (install_libcudnn.pp): a .deb on shared storage that unpacks a signed flat repository.
 CUDNN_VERSION = "8.3.2.44-1+cuda11.5"
@@ -432,6 +448,16 @@ class StubRepo:
         """The repository gains a point release: new packages, re-indexed, re-signed."""
         self._add(version)
         self._index()
+
+    def publish_failing(self) -> StubPackage:
+        """The repository gains ``FAILING_POSTINST`` (re-indexed, re-signed)."""
+        key = (FAILING_POSTINST.name, FAILING_POSTINST.version, FAILING_POSTINST.arch)
+        if key not in self._packages:
+            with tempfile.TemporaryDirectory(prefix="stubdeb-") as scratch:
+                self._build_deb(FAILING_POSTINST, Path(scratch) / FAILING_POSTINST.filename)
+            self._packages[key] = FAILING_POSTINST
+            self._index()
+        return FAILING_POSTINST
 
     def _add(self, version: str) -> None:
         if version not in RELEASES:
