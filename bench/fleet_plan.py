@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from importlib.metadata import version
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -273,6 +274,22 @@ def markdown(report: dict) -> str:
             f"| {first['commands_head']} / {first['commands_worker']} "
             f"| {len(samples)} |"
         )
+    medians = {
+        workers: statistics.median(s["cpu_s"] for s in samples)
+        for workers, samples in rows_by_size(report["samples"]).items()
+    }
+    sizes = sorted(medians)
+    if len(sizes) > 1:
+        steps = [
+            f"{low}→{high}: {1000 * (medians[high] - medians[low]) / (high - low):.0f} ms"
+            for low, high in pairwise(sizes)
+        ]
+        lines += [
+            "",
+            "Controller CPU per added worker (median CPU, between sizes): "
+            + ", ".join(steps)
+            + "; the rest is the fixed cost of starting pyinfra and loading the deploy.",
+        ]
     return "\n".join(lines) + "\n"
 
 
