@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 FLEET = REPO / "bench/fake_fleet"
 RESPONSES = FLEET / "responses.json"
 THROWAWAY_SECRETS = FLEET / "secrets.yaml"  # git-ignored, made on first use
-GIB = 1024**3
 
 
 # -- recording ------------------------------------------------------------------------------

@@ -3,12 +3,12 @@ every command from answers recorded on a converged sandbox (bench/fake_fleet/res
 
 Run only through bench/fake_pyinfra.py, which puts every host on pyinfra's fake connector
 (bench/fleet_plan.py does). The head answers as the recorded head did; every worker as the
-recorded worker did, with that worker's name rewritten to its own wherever it appears in a
-command or an answer (``scontrol show node worker17``, ``hostname``). A command nobody
-recorded fails the host, instead of the fake connector's default of an empty success: a plan
-built on answers nobody gave would prove nothing. Addresses follow the recording sandbox's
-(head .2, workers from .3 on), so two workers are exactly the recorded fleet.
-"""
+recorded worker did, with that worker's name and address rewritten to its own wherever they
+appear in a command or an answer (``slurmd -C``'s ``NodeName=``, /etc/hosts). A command
+nobody recorded fails the host, instead of the fake connector's default of an empty success:
+a plan built on answers nobody gave would prove nothing. Addresses follow the recording
+sandbox's (head .2, workers from .3 on) and the workers are all in partition txp, as there
+(group_data/ beside this file holds that sandbox's overrides)."""
 
 import ipaddress
 import json
@@ -104,4 +104,4 @@ slurm_worker = [
     )
     for number, name in enumerate(_names, start=1)
 ]
-txp = [name for name in _names]
+txp = list(_names)
