@@ -6,8 +6,9 @@ A fresh sandbox "bench-cuda" (no Slurm: the drain waits depend on the jobs, not 
 here), the signed stub vendor repository served to it, stub manifests cuda-11-4 (470
 driver) and cuda-11-5 (495) made by `python -m tools.cuda create`; then on all workers at
 once, `deploys/tools/cuda.py`: install 11-4, switch to 11-5 (11-4's packages removed),
-re-run (no-op), switch back. Writes the wall times as markdown and JSON. Nothing here
-asserts a time.
+re-run (no-op), switch back; then the same switches as rollouts (`python -m tools.cuda
+rollout --deploy deploys/tools/cuda.py`): one worker per batch, then all in one batch.
+Writes the wall times as markdown and JSON. Nothing here asserts a time.
 """
 
 from __future__ import annotations
@@ -75,6 +76,17 @@ def main() -> None:
                 seconds = run(
                     sys.executable, "-m", "pyinfra", str(sandbox.inventory_path),
                     "deploys/tools/cuda.py", "-y", "--limit", "slurm_worker",
+                    "--data", f"cuda_manifest={made[name]}",
+                )  # fmt: skip
+                rows.append((label, seconds))
+            rollouts = (
+                ("rollout -> cuda-11-5, batches of 1", "cuda-11-5", 1),
+                (f"rollout -> cuda-11-4, one batch of {args.workers}", "cuda-11-4", args.workers),
+            )
+            for label, name, batch in rollouts:
+                seconds = run(
+                    sys.executable, "-m", "tools.cuda", "rollout", str(sandbox.inventory_path),
+                    "--deploy", "deploys/tools/cuda.py", "--batch", str(batch),
                     "--data", f"cuda_manifest={made[name]}",
                 )  # fmt: skip
                 rows.append((label, seconds))

@@ -117,7 +117,12 @@ def recorded(sandbox: Sandbox, pyinfra_args: list[str]) -> dict[str, list[dict]]
             str(sandbox.inventory_path),
             *pyinfra_args,
         ]
-        done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
+        # Each fact by its own command, as the fake connector is asked (glue/fact_batch.py
+        # would read them in one script over SSH, past the recording).
+        env = {**os.environ, "SNAKEPIT_FACT_BATCH": "0"}
+        done = subprocess.run(
+            command, cwd=REPO, env=env, capture_output=True, text=True, check=False
+        )
         if done.returncode != 0:
             raise SystemExit(
                 f"{' '.join(pyinfra_args)} on sandbox {sandbox.name} failed:\n{done.stderr[-3000:]}"

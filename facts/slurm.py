@@ -31,6 +31,9 @@ class SlurmNodes(FactBase[SlurmNodeTable]):
     set to what scontrol said. Plain POSIX ``sh``; ``timeout`` is used when present.
     """
 
+    # slurmctld's view moves on its own (a node registers, a job ends): never from a batch.
+    snakepit_live = True
+
     def command(self, nodes: str | None = None) -> str:
         run = "scontrol show node -o" + (f" {shlex.quote(nodes)}" if nodes else "") + " 2>&1"
         return (

@@ -7,13 +7,18 @@ EOFError, which escapes pyinfra's handler and aborts the whole run after the cur
 operation. Here the SSH connector reports that EOFError as the SSHException it is.
 An unreachable host is named by pyinfra in one line; paramiko's own traceback is silenced.
 
-Planning costs the controller time per operation call that grows with the fleet (issue 12's
-200 fake workers, bench/fleet_plan.py): for every operation on every host pyinfra 3.10 takes
-``inspect.stack()`` to order it, which reads a source line of every frame and, for the deploy
-file it runs from a string, searches ``sys.modules`` for its module, twice per frame; and it
-re-evaluates the type hints of its global arguments on every operation and fact call. Here
-the same order comes from the frames' own file names and line numbers, and the global
-arguments (a fixed TypedDict) are read once.
+pyinfra orders operations by the line numbers of the calls that made them, read with
+``inspect.stack()``, which also reads a line of source for every frame and looks up each
+frame's module: about 40 % of the controller's CPU in a no-op converge. The same line
+numbers are read here from the frames themselves (``operation_order_from_stack``). pyinfra
+also re-evaluates the type hints of its global arguments (a fixed TypedDict) on every
+operation and fact call; they are read once here. Together they halve the controller's CPU
+to plan a big fleet (bench/fleet_plan.py).
+
+With ``--no-wait`` (each host at its own pace: the rollout's batches), a host's failed
+operation ends its greenlet with a PyinfraError that gevent prints as a traceback, and the
+host is not marked failed; as in ``--serial``, it is now marked failed, with pyinfra's one
+line ("[worker1] Error: ...") as the report.
 
 Whatever paramiko says when the peer is gone (EOFError, "SSH session not active", "Socket
 is closed", a reset connection), the host's one error line says so in words:
@@ -30,6 +35,7 @@ import sys
 
 import pyinfra
 from paramiko import SSHException
+from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.util import PYINFRA_INSTALL_DIR
 from pyinfra.connectors.ssh import SSHConnector
 
@@ -72,31 +78,32 @@ def _transport_active(connector) -> bool:
     return True if client is None else bool(transport and transport.is_active())
 
 
-def operation_order_from_frames(state) -> list[int]:
-    """pyinfra.api.util.get_operation_order_from_stack without ``inspect.stack()``.
-
-    The same list: the line numbers of the calling frames outside pyinfra, outermost first,
-    from the first frame of the deploy file on (``getframeinfo`` names a frame by its code's
-    file name and line, which is what is read here)."""
+def operation_order_from_stack(state) -> list[int]:
+    """``pyinfra.api.util.get_operation_order_from_stack``, from frame objects: the line
+    numbers of the calls from the deploy file down to the operation, pyinfra's own frames
+    left out (the same list; ``tests/unit/test_pyinfra_fixes.py`` compares the two)."""
     frames = []
-    frame = sys._getframe(1)  # the caller: pyinfra's operation decorator, as in pyinfra's
+    frame = sys._getframe(0)  # this one too, as in pyinfra's (where it is pyinfra's own)
     while frame is not None:
         frames.append(frame)
         frame = frame.f_back
     frames.reverse()
     start = 0
     if state.current_deploy_filename:
-        files = [frame.f_code.co_filename for frame in frames]
-        deploy = state.current_deploy_filename
-        # Not found: pyinfra's search ends on its own frame, which it skips: no line.
-        start = files.index(deploy) if deploy in files else len(frames)
-    line_numbers = [state.current_op_file_number] if pyinfra.is_cli else []
-    line_numbers += [
+        for start, frame in enumerate(frames):  # noqa: B007 (the index is the result)
+            if frame.f_code.co_filename == state.current_deploy_filename:
+                break
+    numbers = [state.current_op_file_number] if pyinfra.is_cli else []
+    numbers += [
         frame.f_lineno
         for frame in frames[start:]
         if not frame.f_code.co_filename.startswith(PYINFRA_INSTALL_DIR)
+        and frame.f_code is not _THIS_CODE
     ]
-    return line_numbers
+    return numbers
+
+
+_THIS_CODE = operation_order_from_stack.__code__
 
 
 @functools.cache
@@ -109,11 +116,25 @@ def all_global_arguments() -> list[tuple[str, type]]:
     return list(_global_arguments())
 
 
-# The modules, not the names pyinfra.api exports (its `operation` is the decorator).
-_ARGUMENTS, _FACTS, _OPERATION = (
-    importlib.import_module(f"pyinfra.api.{name}") for name in ("arguments", "facts", "operation")
+# The modules themselves: `import pyinfra.api.operation as m` binds pyinfra.api's attribute
+# `operation`, which is the decorator, not the module.
+pyinfra_arguments, pyinfra_facts, pyinfra_operation, pyinfra_operations = (
+    importlib.import_module(f"pyinfra.api.{name}")
+    for name in ("arguments", "facts", "operation", "operations")
 )
-_PYINFRA_ALL_GLOBAL_ARGUMENTS = _ARGUMENTS.all_global_arguments
+_PYINFRA_ALL_GLOBAL_ARGUMENTS = pyinfra_arguments.all_global_arguments
+
+
+def _host_fails_alone(run_host_ops):
+    @functools.wraps(run_host_ops)
+    def wrapper(state, host, *args, **kwargs):
+        try:
+            return run_host_ops(state, host, *args, **kwargs)
+        except PyinfraError:
+            state.fail_hosts({host})
+
+    setattr(wrapper, _PATCHED, True)
+    return wrapper
 
 
 def apply() -> None:
@@ -125,6 +146,8 @@ def apply() -> None:
         method = getattr(SSHConnector, name)
         if not getattr(method, _PATCHED, False):
             setattr(SSHConnector, name, _eof_as_ssh_error(method))
-    _OPERATION.get_operation_order_from_stack = operation_order_from_frames
-    _ARGUMENTS.all_global_arguments = all_global_arguments
-    _FACTS.all_global_arguments = all_global_arguments
+    pyinfra_operation.get_operation_order_from_stack = operation_order_from_stack
+    pyinfra_arguments.all_global_arguments = all_global_arguments
+    pyinfra_facts.all_global_arguments = all_global_arguments
+    if not getattr(pyinfra_operations._run_host_ops, _PATCHED, False):
+        pyinfra_operations._run_host_ops = _host_fails_alone(pyinfra_operations._run_host_ops)

@@ -372,7 +372,17 @@ def test_rollout_d_the_budget_stops_the_rollout_at_the_first_failure(
     assert_exactly(sandbox, "worker2", new)
     assert "State=IDLE " in node(sandbox, "worker2")
 
-    # The data back to 11-5, the next rollout heals worker1 and resumes it.
+    # One line says where it failed (no traceback), and it is dpkg's own.
+    assert "[worker1] Error" in run.stderr and "Traceback" not in run.stderr
+    assert "post-installation script subprocess returned error exit status 1" in run.stderr
+    # A package whose postinst always fails keeps dpkg unfinished: every dpkg run retries
+    # it. The admin takes it out (as its vendor's fix would), the data goes back to 11-5,
+    # and the next rollout heals worker1 and resumes it.
+    rc, out = sandbox.exec(
+        "worker1",
+        "dpkg --remove --force-hold --force-remove-reinstreq snakepit-stub-failing-postinst",
+    )
+    assert rc == 0, out
     back = subprocess.run(
         rollout_command(sandbox, new, "--limit", "worker1"),
         cwd=REPO_ROOT,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import sys
 from types import SimpleNamespace
 
 import pyinfra
@@ -103,9 +104,31 @@ def test_a_command_failed_over_a_dead_transport_is_a_lost_connection(monkeypatch
     assert SSHConnector.run_shell_command(_Connector(_Transport(True)), "false") == (False, [])
 
 
+def test_operation_order_is_pyinfras_own_read_from_the_frames():
+    from types import SimpleNamespace
+
+    from pyinfra.api.util import get_operation_order_from_stack
+
+    from glue.pyinfra_fixes import operation_order_from_stack
+
+    def deploy_code(function):
+        return nested(function)
+
+    def nested(function):
+        return function(state)
+
+    for deploy_file in (__file__, None, "/nowhere/deploy.py"):
+        state = SimpleNamespace(current_deploy_filename=deploy_file, current_op_file_number=7)
+        assert deploy_code(operation_order_from_stack) == deploy_code(
+            get_operation_order_from_stack
+        )
+    state = SimpleNamespace(current_deploy_filename=__file__, current_op_file_number=7)
+    assert len(deploy_code(operation_order_from_stack)) >= 2  # deploy_code's line, nested's
+
+
 def _both_orders(state):
     # One line: both see this frame at the same line number.
-    return get_operation_order_from_stack(state), pyinfra_fixes.operation_order_from_frames(state)
+    return get_operation_order_from_stack(state), pyinfra_fixes.operation_order_from_stack(state)
 
 
 _BOTH_LINE = inspect.getsourcelines(_both_orders)[1] + 2
@@ -144,6 +167,17 @@ def test_operation_order_from_frames_is_pyinfras_order(monkeypatch, deploy_file,
         assert fixed[-3:] == [7, 2, _BOTH_LINE]
     else:
         assert fixed == ([99] if is_cli else [])
+
+
+def test_apply_installs_the_fixes_where_pyinfra_calls_them():
+    # On the modules themselves: pyinfra.api's attribute `operation` is the decorator.
+    pyinfra_fixes.apply()
+    operation_module = sys.modules["pyinfra.api.operation"]
+    assert operation_module.get_operation_order_from_stack is (
+        pyinfra_fixes.operation_order_from_stack
+    )
+    for module in ("pyinfra.api.arguments", "pyinfra.api.facts"):
+        assert sys.modules[module].all_global_arguments is pyinfra_fixes.all_global_arguments
 
 
 def test_global_arguments_are_pyinfras():
