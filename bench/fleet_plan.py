@@ -78,6 +78,7 @@ def record(sandbox_name: str) -> None:
             "pyinfra": version("pyinfra"),
             "commit": git_commit(),
         },
+        "subnet": addresses["subnet"],  # Docker's pick for the sandbox's network
         "head": {"name": head, "address": address_of(addresses, head), "responses": raw[head]},
         "worker": {
             "name": worker,

@@ -7,8 +7,8 @@ recorded worker did, with that worker's name and address rewritten to its own wh
 appear in a command or an answer (``slurmd -C``'s ``NodeName=``, /etc/hosts). A command
 nobody recorded fails the host, instead of the fake connector's default of an empty success:
 a plan built on answers nobody gave would prove nothing. Addresses follow the recording
-sandbox's (head .2, workers from .3 on) and the workers are all in partition txp, as there
-(group_data/ beside this file holds that sandbox's overrides)."""
+sandbox's (its subnet, head .2, workers from .3 on) and the workers are all in partition
+txp, as there (group_data/ beside this file holds that sandbox's overrides)."""
 
 import ipaddress
 import json
