@@ -28,6 +28,7 @@ active)',)``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import logging
@@ -131,7 +132,9 @@ def _host_fails_alone(run_host_ops):
         try:
             return run_host_ops(state, host, *args, **kwargs)
         except PyinfraError:
-            state.fail_hosts({host})
+            # "No hosts remaining!": the run ends, as it would anyway.
+            with contextlib.suppress(PyinfraError):
+                state.fail_hosts({host})
 
     setattr(wrapper, _PATCHED, True)
     return wrapper

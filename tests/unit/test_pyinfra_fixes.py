@@ -183,3 +183,28 @@ def test_apply_installs_the_fixes_where_pyinfra_calls_them():
 def test_global_arguments_are_pyinfras():
     assert pyinfra_fixes.all_global_arguments() == pyinfra_fixes._PYINFRA_ALL_GLOBAL_ARGUMENTS()
     assert pyinfra_fixes.all_global_arguments() is not pyinfra_fixes.all_global_arguments()
+
+
+def test_no_wait_a_failed_host_gets_one_line_and_no_traceback(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    deploy = tmp_path / "fails.py"
+    deploy.write_text(
+        "from pyinfra.operations import server\n"
+        "server.shell(name='fails', commands=['false'])\n"
+        "server.shell(name='never', commands=['true'])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "pyinfra", "@local", str(deploy), "-y", "--no-wait"],
+        cwd=Path(__file__).resolve().parents[2],  # config.py applies the fixes
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1
+    out = done.stdout + done.stderr
+    assert "[@local] Error" in out
+    assert "Traceback" not in out, out
