@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
+import sys
+from types import SimpleNamespace
+
+import pyinfra
 import pytest
 from paramiko import SSHException
+from pyinfra.api.util import get_operation_order_from_stack
 from pyinfra.connectors.ssh import SSHConnector
 
 from glue import pyinfra_fixes
@@ -118,6 +124,65 @@ def test_operation_order_is_pyinfras_own_read_from_the_frames():
         )
     state = SimpleNamespace(current_deploy_filename=__file__, current_op_file_number=7)
     assert len(deploy_code(operation_order_from_stack)) >= 2  # deploy_code's line, nested's
+
+
+def _both_orders(state):
+    # One line: both see this frame at the same line number.
+    return get_operation_order_from_stack(state), pyinfra_fixes.operation_order_from_stack(state)
+
+
+_BOTH_LINE = inspect.getsourcelines(_both_orders)[1] + 2
+
+
+@pytest.mark.parametrize(
+    ("deploy_file", "code_file"),
+    [
+        ("/nowhere/deploys/site.py", "/nowhere/deploys/site.py"),
+        (None, "/nowhere/deploys/site.py"),
+        ("/nowhere/deploys/site.py", "/nowhere/other.py"),  # not on the stack
+    ],
+)
+@pytest.mark.parametrize("is_cli", [True, False])
+def test_operation_order_from_frames_is_pyinfras_order(monkeypatch, deploy_file, code_file, is_cli):
+    # A deploy file run from a string (as pyinfra's CLI runs one), calling through a nested,
+    # multi-line call: the fix orders operations by exactly the lines pyinfra does.
+    monkeypatch.setattr(pyinfra, "is_cli", is_cli)
+    state = SimpleNamespace(current_deploy_filename=deploy_file, current_op_file_number=99)
+    source = (
+        "def concern(state):\n"
+        "    return both(\n"
+        "        state,\n"
+        "    )\n"
+        "\n"
+        "\n"
+        "result = concern(\n"
+        "    state)\n"
+    )
+    scope = {"both": _both_orders, "state": state}
+    exec(compile(source, code_file, "exec"), scope)  # noqa: S102
+    original, fixed = scope["result"]
+    assert fixed == original
+    assert (fixed[:1] == [99]) is is_cli
+    if deploy_file == code_file or deploy_file is None:
+        assert fixed[-3:] == [7, 2, _BOTH_LINE]
+    else:
+        assert fixed == ([99] if is_cli else [])
+
+
+def test_apply_installs_the_fixes_where_pyinfra_calls_them():
+    # On the modules themselves: pyinfra.api's attribute `operation` is the decorator.
+    pyinfra_fixes.apply()
+    operation_module = sys.modules["pyinfra.api.operation"]
+    assert operation_module.get_operation_order_from_stack is (
+        pyinfra_fixes.operation_order_from_stack
+    )
+    for module in ("pyinfra.api.arguments", "pyinfra.api.facts"):
+        assert sys.modules[module].all_global_arguments is pyinfra_fixes.all_global_arguments
+
+
+def test_global_arguments_are_pyinfras():
+    assert pyinfra_fixes.all_global_arguments() == pyinfra_fixes._PYINFRA_ALL_GLOBAL_ARGUMENTS()
+    assert pyinfra_fixes.all_global_arguments() is not pyinfra_fixes.all_global_arguments()
 
 
 def test_no_wait_a_failed_host_gets_one_line_and_no_traceback(tmp_path):

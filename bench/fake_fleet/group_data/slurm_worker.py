@@ -1,0 +1,2 @@
+# As on the recording sandbox: its converge leaves the GPU stack alone.
+cuda_manifest = None
