@@ -108,8 +108,8 @@ def main() -> int:
         print(f"bench: {count} worker(s)...", flush=True)
         rows.append(run(count))
         print(json.dumps(rows[-1]), flush=True)
-    args.out.write_text(markdown(rows))
-    args.out.with_suffix(".json").write_text(json.dumps(rows, indent=2) + "\n")
+        args.out.write_text(markdown(rows))  # after each size: a long series may be cut
+        args.out.with_suffix(".json").write_text(json.dumps(rows, indent=2) + "\n")
     print(f"bench: wrote {args.out} and {args.out.with_suffix('.json')}")
     return 0
 

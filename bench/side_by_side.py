@@ -163,7 +163,8 @@ def markdown(report: dict) -> str:
     noop = report["noop_median"]
     project = noop["project"]["wall_s"]
     stock, mitogen = noop["ansible"]["wall_s"], noop["ansible + mitogen"]["wall_s"]
-    commands = report["noop"][-1]["commands"] if report["noop"] else {}
+    projects = [s for s in report["noop"] if s["tool"] == "project"]
+    commands = projects[-1]["commands"] if projects else {}
     lines = [
         "# Side by side: this project and the tuned Ansible playbook (bench/side_by_side.py)",
         "",
