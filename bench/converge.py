@@ -50,7 +50,7 @@ def timed_converge(sandbox: Sandbox) -> dict:
     results = json.loads(done.stdout)["results"]
     changed = sum(len(op["success"]) for op in results["operations"])
     return {
-        "wall_s": round(wall, 1),
+        "wall_s": round(wall, 2),
         "controller_cpu_s": round(cpu, 2),
         "changed_ops": changed,
         **counts,

@@ -28,12 +28,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.converge import timed_converge  # noqa: E402
 from tools.sandbox.cluster import Sandbox  # noqa: E402
 
 ANCHOR = REPO.parent / "shared" / "anchors" / "ansible"
@@ -45,37 +45,16 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def project_run(sandbox: Sandbox, fact_batch: bool = True) -> dict:
-    """One `deploys/site.py -y` run, counted."""
-    env = {**os.environ, "SNAKEPIT_FACT_BATCH": "1" if fact_batch else "0"}
-    with tempfile.NamedTemporaryFile(suffix=".json") as counts_file:
-        command = [
-            sys.executable,
-            str(REPO / "bench/counting_pyinfra.py"),
-            counts_file.name,
-            str(sandbox.inventory_path),
-            "deploys/site.py",
-            "-y",
-            "--json",
-        ]
-        cpu = children_cpu()
-        started = time.monotonic()
-        done = subprocess.run(
-            command, cwd=REPO, capture_output=True, text=True, check=False, env=env
-        )
-        wall = time.monotonic() - started
-        cpu = children_cpu() - cpu
-        if done.returncode != 0:
-            raise SystemExit(f"project converge failed:\n{done.stderr[-3000:]}")
-        counts = json.loads(Path(counts_file.name).read_text())
-    results = json.loads(done.stdout)["results"]
-    changed = sum(len(op["success"]) for op in results["operations"])
+def project_run(sandbox: Sandbox) -> dict:
+    """One `deploys/site.py -y` run, counted (bench/converge.py's)."""
+    sample = timed_converge(sandbox)
     return {
-        "tool": "project" if fact_batch else "project, no fact batch",
-        "wall_s": round(wall, 2),
-        "controller_cpu_s": round(cpu, 2),
-        "changed": changed,
-        **counts,
+        "tool": "project",
+        "wall_s": sample["wall_s"],
+        "controller_cpu_s": sample["controller_cpu_s"],
+        "changed": sample["changed_ops"],
+        "commands": sample["commands"],
+        "uploads": sample["uploads"],
     }
 
 

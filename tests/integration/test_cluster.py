@@ -19,11 +19,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from snakepit.cuda.manifest import dump_source_file, load_manifest
 from snakepit.secrets import generate, load_secrets
 from tests.integration.pyinfra_run import REPO_ROOT, run_pyinfra
+from tests.integration.test_cuda_manifest import create, serve_stub
 from tools.sandbox import slurm_checks as checks
-from tools.sandbox.stubrepo import STUB_GPU_TYPE, TARGET, StubRepo
+from tools.sandbox.stubrepo import STUB_GPU_TYPE, StubRepo
 
 SITE = "deploys/site.py"
 # The preview names where each node line came from.
@@ -676,37 +676,10 @@ def test_a_worker_killed_during_an_unpack_heals_on_the_next_run(sandbox, converg
 def stub_manifest(sandbox, tmp_path_factory):
     """The stub vendor repository, served on the sandbox network, and a manifest made from
     it (cuda-11-5 with the stub driver)."""
-    network = sandbox.client.networks.get(sandbox.network_name)
-    gateway = network.attrs["IPAM"]["Config"][0]["Gateway"]
     tmp_path = tmp_path_factory.mktemp("stub")
     with StubRepo() as stub:
-        stub.build()
-        stub.serve(gateway)
-        source = tmp_path / "source.yaml"
-        source.write_text(dump_source_file(stub.source(), TARGET))
-        path = tmp_path / "cuda-11-5.yaml"
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "tools.cuda",
-                "create",
-                "cuda-11-5",
-                "--source",
-                str(source),
-                "--out",
-                str(path),
-                "--network",
-                sandbox.network_name,
-            ],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
-        yield load_manifest(path)
+        serve_stub(stub, sandbox, tmp_path)
+        yield create(stub, sandbox, tmp_path / "cuda-11-5.yaml", "cuda-11-5")
 
 
 def test_workers_install_their_cuda_manifest_before_slurmd(

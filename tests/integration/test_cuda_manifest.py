@@ -45,18 +45,24 @@ def sandbox():
     yield from running_sandbox(SANDBOX, workers=2)
 
 
-@pytest.fixture(scope="module")
-def repo(sandbox, tmp_path_factory):
-    """The stub repository, served where the sandbox's hosts (and the controller) reach it."""
+def serve_stub(stub: StubRepo, sandbox, directory: Path) -> None:
+    """Build the stub repository and serve it where the sandbox's hosts (and the
+    controller) reach it: the sandbox network's gateway; its source file for `create` is
+    written in ``directory`` (``stub.source_file``)."""
     gateway = sandbox.client.networks.get(sandbox.network_name).attrs["IPAM"]["Config"][0][
         "Gateway"
     ]
+    stub.build()
+    stub.serve(gateway)
+    stub.source_file = directory / "source.yaml"
+    stub.source_file.write_text(dump_source_file(stub.source(), TARGET))
+
+
+@pytest.fixture(scope="module")
+def repo(sandbox, tmp_path_factory):
+    """The stub repository, served where the sandbox's hosts (and the controller) reach it."""
     with StubRepo() as stub:
-        stub.build()
-        stub.serve(gateway)
-        source_file = tmp_path_factory.mktemp("stub") / "source.yaml"
-        source_file.write_text(dump_source_file(stub.source(), TARGET))
-        stub.source_file = source_file
+        serve_stub(stub, sandbox, tmp_path_factory.mktemp("stub"))
         yield stub
 
 

@@ -24,7 +24,6 @@ from snakepit.cuda.manifest import (
     CudaManifest,
     ManifestPackage,
     dump_manifest,
-    dump_source_file,
     for_release,
     load_manifest,
     sorted_packages,
@@ -36,11 +35,13 @@ from tests.integration.pyinfra_run import REPO_ROOT, run_pyinfra, running_sandbo
 from tests.integration.test_cuda_manifest import (
     APT_LOGS,
     assert_exactly,
+    create,
     drift_status,
     host_drift,
+    serve_stub,
 )
 from tools.sandbox import slurm_checks as checks
-from tools.sandbox.stubrepo import TARGET, StubRepo
+from tools.sandbox.stubrepo import StubRepo
 
 SITE = "deploys/site.py"
 JOB_S = 120  # the job under which a rollout must not change packages
@@ -208,25 +209,13 @@ def stub_manifests(fleet, tmp_path_factory):
     cuda-11-4 (driver 470), cuda-11-5 (driver 495), and cuda-11-5-failing, which adds a
     package whose postinst fails."""
     out = tmp_path_factory.mktemp("rollout")
-    gateway = fleet.client.networks.get(fleet.network_name).attrs["IPAM"]["Config"][0]["Gateway"]
     with StubRepo() as repo:
-        repo.build()
-        repo.serve(gateway)
-        source = out / "source.yaml"
-        source.write_text(dump_source_file(repo.source(), TARGET))
-
-        def create(name: str, *also: str) -> CudaManifest:
-            args = ["create", name, "--source", str(source), "--out", str(out / f"{name}.yaml")]
-            args += ["--network", fleet.network_name]
-            if also:
-                args += ["--also", *also]
-            done = tools_cuda(*args)
-            assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-            return load_manifest(out / f"{name}.yaml")
-
+        serve_stub(repo, fleet, out)
         with ThreadPoolExecutor(max_workers=2) as pool:
-            old = pool.submit(create, "cuda-11-4", "cuda-drivers=470.82.01-1")
-            new = pool.submit(create, "cuda-11-5")
+            old = pool.submit(
+                create, repo, fleet, out / "cuda-11-4.yaml", "cuda-11-4", "cuda-drivers=470.82.01-1"
+            )
+            new = pool.submit(create, repo, fleet, out / "cuda-11-5.yaml", "cuda-11-5")
             made = {"cuda-11-4": old.result(), "cuda-11-5": new.result()}
         failing = repo.publish_failing()
         broken = made["cuda-11-5"].model_copy(
@@ -246,28 +235,18 @@ def stub_manifests(fleet, tmp_path_factory):
         yield made
 
 
-def tools_cuda(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+def rollout(sandbox, manifest: CudaManifest, *args: str, **popen) -> subprocess.CompletedProcess:
+    """`python -m tools.cuda rollout` of ``manifest`` over the sandbox's workers; with
+    ``popen`` (``background=True``) the running process instead."""
+    command = [sys.executable, "-m", "tools.cuda", "rollout", str(sandbox.inventory_path)]
+    command += ["--data", f"cuda_manifest={manifest.path}", *args]
+    if popen.get("background"):
+        return subprocess.Popen(
+            command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
     return subprocess.run(
-        [sys.executable, "-m", "tools.cuda", *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
+        command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900, check=False
     )
-
-
-def rollout_command(sandbox, manifest: CudaManifest, *args: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "tools.cuda",
-        "rollout",
-        str(sandbox.inventory_path),
-        "--data",
-        f"cuda_manifest={manifest.path}",
-        *args,
-    ]
 
 
 def installed(sandbox, host: str, package: str) -> str:
@@ -279,14 +258,7 @@ def test_rollout_c_a_busy_node_is_upgraded_after_its_job_an_idle_one_at_once(
     fleet, sandbox, stub_manifests
 ):
     old, new = stub_manifests["cuda-11-4"], stub_manifests["cuda-11-5"]
-    first = subprocess.run(
-        rollout_command(sandbox, old, "--batch", "2"),
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
+    first = rollout(sandbox, old, "--batch", "2")
     assert first.returncode == 0, first.stderr[-4000:]
     assert "rollout: 2 converged, 0 failed, 0 untouched" in first.stderr
     for host in ("worker1", "worker2"):
@@ -300,13 +272,7 @@ def test_rollout_c_a_busy_node_is_upgraded_after_its_job_an_idle_one_at_once(
         assert time.monotonic() < deadline, "the job never started"
         time.sleep(1)
     started = time.monotonic()
-    switch = subprocess.Popen(
-        rollout_command(sandbox, new, "--batch", "2"),
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    switch = rollout(sandbox, new, "--batch", "2", background=True)
     try:
         # worker2 runs no job: it changes at once, while worker1's job still runs.
         while not installed(sandbox, "worker2", "cuda-11-5").startswith("hi"):
@@ -351,14 +317,7 @@ def test_rollout_d_the_budget_stops_the_rollout_at_the_first_failure(
 ):
     new, failing = stub_manifests["cuda-11-5"], stub_manifests["cuda-11-5-failing"]
     apt_before = sandbox.exec("worker2", APT_LOGS)[1]
-    run = subprocess.run(
-        rollout_command(sandbox, failing, "--batch", "1", "--max-failures", "1"),
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
+    run = rollout(sandbox, failing, "--batch", "1", "--max-failures", "1")
     assert run.returncode == 1, run.stderr[-4000:]
     assert "rollout: 0 converged, 1 failed, 1 untouched (batches of 1, failure budget 1)" in (
         run.stderr
@@ -383,14 +342,7 @@ def test_rollout_d_the_budget_stops_the_rollout_at_the_first_failure(
         "dpkg --remove --force-hold --force-remove-reinstreq snakepit-stub-failing-postinst",
     )
     assert rc == 0, out
-    back = subprocess.run(
-        rollout_command(sandbox, new, "--limit", "worker1"),
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
+    back = rollout(sandbox, new, "--limit", "worker1")
     assert back.returncode == 0, back.stderr[-4000:]
     assert_exactly(sandbox, "worker1", new)
     checks.wait_for_idle_nodes(sandbox, count=2, timeout=120)
