@@ -71,5 +71,5 @@ def test_up_resume_resize_down():
         sandbox.down()
     client = sandbox.client
     assert client.containers.list(all=True, filters={"label": f"{LABEL}={sandbox.name}"}) == []
-    assert client.networks.list(names=[sandbox.network_name]) == []
+    assert [n for n in client.networks.list() if n.name == sandbox.network_name] == []
     assert not sandbox.state_dir.exists()  # keys, secrets, inventory, overrides: all gone

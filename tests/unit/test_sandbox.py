@@ -166,3 +166,24 @@ def test_up_keeps_a_file_the_user_edited_and_writes_ours_beside_it(tmp_path, cap
     assert (target.parent / "txp.py.generated").read_text() == "node = {'gpus': 1}\n"
     assert f"kept your edited {target}" in capsys.readouterr().err
     assert Fleet.uniform(2).workers[1] == Worker("worker2", "txp", 2)
+
+
+def test_a_sandbox_takes_only_its_own_network_not_one_whose_name_contains_it(tmp_path):
+    from types import SimpleNamespace
+
+    class Networks:
+        def __init__(self):
+            self.made = []
+
+        def list(self, names):  # Docker's name filter matches part of a name
+            existing = [SimpleNamespace(name="vf-pytest-fleet-net")]
+            return [n for n in existing + self.made if any(w in n.name for w in names)]
+
+        def create(self, name, **_):
+            self.made.append(SimpleNamespace(name=name))
+            return self.made[-1]
+
+    sandbox = Sandbox("pytest-fleet", state_root=tmp_path)
+    sandbox._client = SimpleNamespace(networks=Networks())
+    assert sandbox._ensure_network().name == "pytest-fleet-net"
+    assert sandbox._ensure_network() is sandbox._client.networks.made[0]  # found again

@@ -256,7 +256,13 @@ class Sandbox:
         return public_path.read_text()
 
     def _ensure_network(self):
-        existing = self.client.networks.list(names=[self.network_name])
+        # Docker's name filter matches part of a name: "pytest-fleet-net" finds
+        # "vf-pytest-fleet-net" too (another checkout's sandbox). Only the exact name is ours.
+        existing = [
+            n
+            for n in self.client.networks.list(names=[self.network_name])
+            if n.name == self.network_name
+        ]
         if existing:
             return existing[0]
         return self.client.networks.create(
@@ -327,9 +333,9 @@ class Sandbox:
         container.put_archive("/root/.ssh", buffer.getvalue())
 
     def _address(self, container, host: str, timeout: float = 60.0) -> str:
-        """The container's address on the sandbox network. A container found off it (seen
-        once in CI, under load, with no cause on record) is connected again, with its
-        short name as alias, rather than failing the whole sandbox."""
+        """The container's address on the sandbox network. A container found off it (it
+        was made on another sandbox's network, before ``_ensure_network`` matched names
+        exactly) is connected to it, with its short name as alias."""
         deadline = time.monotonic() + timeout
         connected = False
         while True:
