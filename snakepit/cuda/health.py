@@ -9,10 +9,9 @@ drain an admin or slurmctld set is never resumed, nor overwritten.
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass
 
-from snakepit.cuda.rollout import resume_command
+from snakepit.cuda.rollout import drain_command, resume_command
 from snakepit.parsers.slurm_nodes import DEPLOY_REASON_PREFIX, SlurmNode
 
 UNHEALTHY = ("driver-mismatch", "gpu-lost", "error")
@@ -30,8 +29,7 @@ class HealthAction:
 
     def command(self) -> str:
         if self.verb == "drain":
-            node = shlex.quote(self.node)
-            return f"scontrol update nodename={node} state=drain reason={shlex.quote(self.reason)}"
+            return drain_command(self.node, self.reason)
         return resume_command(self.node)
 
     def describe(self) -> str:
