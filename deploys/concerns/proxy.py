@@ -71,6 +71,11 @@ http_access deny snakepit_head
 http_access allow snakepit_cluster
 http_access deny all
 maximum_object_size 4096 MB
+# Workers that ask for the same .deb at once (a rollout, a new batch of nodes) share one
+# download from the mirror instead of one each.
+collapsed_forwarding on
+# A restart waits this long for open connections (default 30 s, on the run's critical path).
+shutdown_lifetime 2 seconds
 cache_dir ufs /var/spool/squid {cluster.proxy.cache_size_mib} 16 256
 coredump_dir /var/spool/squid
 # logrotate rotates the logs (Debian's conf.d/debian.conf, which this file replaces).
@@ -113,6 +118,9 @@ def proxy_server(cluster: Cluster) -> None:
         SQUID_CONF,
         content,
         name=f"squid listens on {cluster.proxy.port} for {cluster.subnet}, never for the head",
+        # Before the package: squid then starts with this file when installed, never with
+        # Debian's (listening everywhere), and the first restart takes 2 s, not 30.
+        before_packages=True,
     )
     daemon(
         "squid",
