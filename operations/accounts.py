@@ -1,20 +1,22 @@
 """Accounts whose ids are enforced and that can be taken away.
 
-pyinfra's ``server.user``/``server.group`` create accounts with an id but never change the
-id of one that exists, and never lock one. These operations close both gaps; they run
-around them (``deploys/concerns/users.py``).
+pyinfra's ``server.group`` creates a group with an id but never changes the id of one that
+exists, and nothing of pyinfra's locks an account. ``ids`` and ``locked`` close both gaps,
+around ``server.group`` and ``user`` (``deploys/concerns/users.py``). ``user`` replaces
+``server.user``: the same account, home and keys from one fact instead of about 17
+commands.
 """
 
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from pyinfra import host
 from pyinfra.api import OperationError, StringCommand, operation
 from pyinfra.operations import files
 
-from facts.accounts import HostAccounts
+from facts.accounts import HostAccounts, UserState
 
 NOLOGIN = "/usr/sbin/nologin"
 # shadow's expiry day of a locked account: 1970-01-02, long past. An expired account is
@@ -74,6 +76,98 @@ def ids(groups: Mapping[str, int], users: Mapping[str, int]):
 
 
 @operation()
+def user(
+    user: str,
+    uid: int,
+    group: str,
+    home: str,
+    shell: str,
+    groups: Sequence[str] = (),
+    comment: str = "",
+    public_keys: Sequence[str] = (),
+):
+    """
+    A user exactly as declared, with its home, ``~/.ssh`` and ``authorized_keys``, in one
+    remote command when anything differs (none when nothing does).
+
+    + user, uid, group, shell, comment: the account (``useradd``; ``usermod`` for what
+      differs; a uid that differs is ``ids``'s to change, with its checks)
+    + home: the home directory, created with the account and owned by ``user:group``
+      (an existing home is kept, re-owned if needed, never moved)
+    + groups: exactly these supplementary groups (an empty list: none)
+    + public_keys: exactly these lines in ``~/.ssh/authorized_keys`` (none: an empty
+      file), in a directory of mode 700 and a file of mode 600, both ``user:group``
+
+    pyinfra's ``server.user`` with ``public_keys`` does the same in about 17 commands and
+    reads every account's password hash; this reads one fact (``UserState``).
+
+    .. code:: python
+
+        user(name="User bob", user="bob", uid=2001, group="users", home="/home/bob",
+             shell="/bin/bash", groups=["admin"], public_keys=["ssh-ed25519 AAAA... bob"])
+    """
+    state = host.get_fact(UserState, user=user, home=home)
+    owner = shlex.quote(f"{user}:{group}")
+    ssh, keys_file = f"{home}/.ssh", f"{home}/.ssh/authorized_keys"
+    steps = []
+    if state.account is None:
+        args = ["useradd", "-d", home, "-s", shell, "-g", group, "--uid", str(uid)]
+        if groups:
+            args += ["-G", ",".join(groups)]
+        if comment:
+            args += ["-c", comment]
+        steps.append(shlex.join([*args, "-m", user]))
+    else:
+        mod = []
+        if state.account.home != home:
+            mod += ["-d", home]
+        if state.account.shell != shell:
+            mod += ["-s", shell]
+        if state.group != group:
+            mod += ["-g", group]
+        if set(state.groups) != set(groups):
+            mod += ["-G", ",".join(groups)]
+        if comment and state.comment != comment:
+            mod += ["-c", comment]
+        if mod:
+            steps.append(shlex.join(["usermod", *mod, user]))
+    if state.home.kind == "absent":
+        if state.account is not None:
+            steps.append(f"mkdir -p {shlex.quote(home)} && chown {owner} {shlex.quote(home)}")
+    elif state.home.is_dir:
+        if (state.home.user, state.home.group) != (user, group):
+            steps.append(f"chown {owner} {shlex.quote(home)}")
+    elif state.home.kind != "link":
+        raise OperationError(f"{home}, the home of {user}, is a {state.home.kind}")
+    if state.ssh_dir.kind == "absent":
+        steps.append(f"mkdir -p {shlex.quote(ssh)}")
+    elif not state.ssh_dir.is_dir:
+        raise OperationError(f"{ssh} is a {state.ssh_dir.kind}, not a directory")
+    if (state.ssh_dir.user, state.ssh_dir.group) != (user, group):
+        steps.append(f"chown {owner} {shlex.quote(ssh)}")
+    if state.ssh_dir.mode != "700":
+        steps.append(f"chmod 700 {shlex.quote(ssh)}")
+    if state.keys_file.kind != "absent" and not state.keys_file.is_file:
+        raise OperationError(f"{keys_file} is a {state.keys_file.kind}, not a file")
+    if state.keys_file.kind == "absent" or state.keys != tuple(public_keys):
+        temporary = shlex.quote(f"{keys_file}.snakepit-new")
+        write = f"printf '%s\\n' {' '.join(shlex.quote(k) for k in public_keys)}"
+        steps.append(
+            f"{write if public_keys else ':'} > {temporary} && chown {owner} {temporary}"
+            f" && chmod 600 {temporary} && mv -f {temporary} {shlex.quote(keys_file)}"
+        )
+    else:
+        if (state.keys_file.user, state.keys_file.group) != (user, group):
+            steps.append(f"chown {owner} {shlex.quote(keys_file)}")
+        if state.keys_file.mode != "600":
+            steps.append(f"chmod 600 {shlex.quote(keys_file)}")
+    if not steps:
+        host.noop(f"user {user} is as declared")
+        return
+    yield StringCommand(" && ".join(steps))
+
+
+@operation()
 def locked(user: str, locked: bool = True):
     """
     Lock a user that was removed from the data (or unlock one that is back in it).
@@ -81,7 +175,7 @@ def locked(user: str, locked: bool = True):
     + user: the login name
     + locked: True: ``usermod -L``, expired (``-e 1``), shell ``/usr/sbin/nologin``, and
       its ``~/.ssh/authorized_keys`` removed; the home stays. False: undo the expiry of an
-      account locked by this operation (``server.user`` sets the shell back; the password
+      account locked by this operation (``user`` sets the shell back; the password
       stays locked, as a new account's is).
 
     .. code:: python

@@ -67,7 +67,7 @@ def users(cluster: Cluster) -> None:
         server.group(name=f"Group {group.name} (gid {group.gid})", group=group.name, gid=group.gid)
     existing = host.get_fact(HostAccounts).users
     for user in cluster.users:
-        server.user(
+        accounts.user(
             name=f"User {user.name} (uid {user.uid})",
             user=user.name,
             uid=user.uid,
@@ -75,10 +75,8 @@ def users(cluster: Cluster) -> None:
             groups=list(user.groups),
             home=user.home,
             shell=user.shell,
-            comment=user.comment or None,
-            create_home=True,
+            comment=user.comment,
             public_keys=list(user.ssh_keys),  # exactly these: none empties authorized_keys
-            delete_keys=True,
         )
         account = existing.get(user.name)
         if account is not None and account.expire == accounts.LOCKED_EXPIRY:

@@ -62,3 +62,88 @@ def parse_accounts(text: str | Iterable[str]) -> Accounts:
             user = users[name]
             users[name] = Account(user.name, user.uid, user.gid, user.home, user.shell, expire)
     return Accounts(users, groups)
+
+
+# -- one user, with its home and keys (facts.accounts.UserState) ---------------------------
+
+KEYS_MARKER = "## keys"
+
+
+@dataclass(frozen=True)
+class PathState:
+    """What ``stat -c '%F|%U|%G|%a'`` says of a path; kind "absent" or "link" alone."""
+
+    kind: str  # "directory", "regular file", "regular empty file", "link", "absent", ...
+    user: str = ""
+    group: str = ""
+    mode: str = ""  # octal, as stat prints it: "700"
+
+    @property
+    def is_dir(self) -> bool:
+        return self.kind == "directory"
+
+    @property
+    def is_file(self) -> bool:
+        return self.kind in ("regular file", "regular empty file")
+
+
+@dataclass(frozen=True)
+class UserState:
+    """One user as the host has it: passwd entry, groups, home, ~/.ssh, authorized_keys."""
+
+    account: Account | None  # None: no such user
+    comment: str = ""
+    group: str = ""  # primary group's name
+    groups: tuple[str, ...] = ()  # supplementary groups (the primary one left out)
+    home: PathState = PathState("absent")
+    ssh_dir: PathState = PathState("absent")
+    keys_file: PathState = PathState("absent")
+    keys: tuple[str, ...] = ()  # authorized_keys' keys: no blank or # lines
+
+
+def _path_state(value: str) -> PathState:
+    if value in ("absent", "link"):
+        return PathState(value)
+    kind, user, group, mode = value.split("|")
+    return PathState(kind, user, group, mode)
+
+
+def parse_user_state(text: str | Iterable[str]) -> UserState:
+    """The output of ``facts.accounts.UserState``'s command."""
+    lines = split_lines(text)
+    fields: dict[str, str] = {}
+    paths: list[PathState] = []
+    keys: list[str] = []
+    in_keys = False
+    for line in lines:
+        if in_keys:
+            if line.strip() and not line.strip().startswith("#"):
+                keys.append(line.strip())
+            continue
+        if line == KEYS_MARKER:
+            in_keys = True
+            continue
+        tag, _, value = line.partition(":")
+        if tag == "stat":
+            paths.append(_path_state(value))
+        elif tag in ("passwd", "group", "groups"):
+            fields[tag] = value
+        else:
+            raise ValueError(f"unexpected line in a user's state: {line!r}")
+    if len(paths) != 3:
+        raise ValueError(f"a user's state needs 3 stat lines, got {len(paths)}")
+    entry = fields.get("passwd", "").split(":")
+    if len(entry) != 7:
+        return UserState(None, home=paths[0], ssh_dir=paths[1], keys_file=paths[2])
+    name, _, uid, gid, comment, home, shell = entry
+    group = fields.get("group", "")
+    return UserState(
+        Account(name, int(uid), int(gid), home, shell),
+        comment=comment,
+        group=group,
+        groups=tuple(g for g in fields.get("groups", "").split() if g != group),
+        home=paths[0],
+        ssh_dir=paths[1],
+        keys_file=paths[2],
+        keys=tuple(keys),
+    )
