@@ -21,6 +21,27 @@ from operations.records import RECORD_DIR, applied
 from operations.secrets import SecretBytes, secret_file
 from snakepit.records import ACTION_TEXT, daemon_action
 
+# Per host: the packages its one early apt run installs (`install_early`, called by
+# deploys/concerns/base.py); a daemon block after it leaves those out of its own apt run.
+_EARLY: dict[str, frozenset[str]] = {}
+
+
+def install_early(packages: Sequence[str]) -> None:
+    """Say that this host's early apt run installs ``packages`` (``name`` or ``name=version``,
+    as `daemon` writes them), so the daemon blocks after it add no apt run for them."""
+    _EARLY[host.name] = frozenset(packages)
+
+
+def not_installed_early(packages: Sequence[str]) -> list[str]:
+    """``packages`` (as apt gets them) less those this host's early apt run installs."""
+    installed = _EARLY.get(host.name, frozenset())
+    return [p for p in packages if p not in installed]
+
+
+def wanted_packages(packages: Sequence[str], version: str | None = None) -> list[str]:
+    """``packages`` as apt gets them: ``name=version`` when a version is pinned."""
+    return [f"{p}={version}" if version else p for p in packages]
+
 
 @dataclass(frozen=True)
 class ConfigFile:
@@ -72,7 +93,8 @@ def daemon(
     """Converge one daemon in the order a daemon needs.
 
     + service: the systemd unit, running and enabled at the end
-    + packages: Debian packages (installed without recommends, one apt call)
+    + packages: Debian packages (installed without recommends, one apt call; none for
+      those the host's early apt run installs, see `install_early`)
     + package_version: exact Debian version for every package (``name=version``)
     + directories: directories it needs, with owner and mode
     + config: its files, written before it (re)starts (those marked ``before_packages``
@@ -87,9 +109,10 @@ def daemon(
     """
     early = [item for item in config if item.before_packages]
     written = [(item, _config_file(item)) for item in early]
-    if packages:
-        wanted = [f"{p}={package_version}" if package_version else p for p in packages]
-        apt.packages(name=f"Install {', '.join(packages)}", packages=wanted, no_recommends=True)
+    wanted = not_installed_early(wanted_packages(packages, package_version))
+    if wanted:
+        names = [p.split("=")[0] for p in wanted]
+        apt.packages(name=f"Install {', '.join(names)}", packages=wanted, no_recommends=True)
     for directory in directories:
         make_directory(directory.path, directory.user, directory.group, directory.mode)
     written += [(item, _config_file(item)) for item in config if item not in early]

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from pyinfra import host
 
+from deploys.concerns import munge as munge_concern
+from deploys.concerns import nfs
 from deploys.concerns.base import base
 from deploys.concerns.cuda import cuda_manifest, gpu_health
 from deploys.concerns.munge import munge
 from deploys.concerns.nfs import nfs_client, nfs_server
 from deploys.concerns.proxy import proxy_client, proxy_server
 from deploys.concerns.slurm import (
+    MARIADB_PACKAGES,
     slurmctld,
     slurmd,
     slurmd_retired,
@@ -23,10 +26,35 @@ from deploys.concerns.slurm import (
     slurmrestd,
 )
 from deploys.concerns.users import users
+from deploys.daemon import wanted_packages
 from glue import context
 from operations.ordering import barrier
+from snakepit.model import Cluster
 
 ROLES = ("head", "worker")
+
+
+def early_packages(cluster: Cluster, head: bool, worker: bool) -> list[str]:
+    """The daemons' packages that come in one apt run with the base packages.
+
+    That run follows the users, so Slurm's and MariaDB's packages find the slurm user with
+    its fixed uid. Left to their own concern: squid (its configuration goes first, and
+    workers wait for it), slurmd (Debian 13's starts when installed, so its files go first)
+    and the CUDA manifest (exact, held, and drained first).
+    """
+    nfs_mode = cluster.storage.mode == "nfs"
+    slurm = cluster.slurm
+    packages = list(munge_concern.PACKAGES)
+    if head:
+        packages += nfs.SERVER_PACKAGES if nfs_mode else ()
+        packages += MARIADB_PACKAGES
+        packages += wanted_packages(slurm.packages.database, slurm.packages.version)
+        packages += wanted_packages(slurm.packages.controller, slurm.packages.version)
+        if slurm.restd.enabled:
+            packages += wanted_packages(slurm.restd.packages, slurm.packages.version)
+    if worker:
+        packages += nfs.CLIENT_PACKAGES if nfs_mode else ()
+    return list(dict.fromkeys(packages))
 
 
 def converge(roles: tuple[str, ...] = ROLES) -> None:
@@ -47,8 +75,8 @@ def converge(roles: tuple[str, ...] = ROLES) -> None:
     barrier(name="Proxy is up before workers use it", reason="apt on workers goes through it")
     if worker:
         proxy_client(cluster)
-    base(cluster, worker=worker)
-    users(cluster)
+    users(cluster)  # before any package that makes its own slurm user
+    base(cluster, worker=worker, daemons=early_packages(cluster, head, worker))
     munge(secrets)
     if worker:  # a slurmd this run restarts registers first with its new lines
         slurmd_stopped_before_restart(cluster)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from io import StringIO
 
+from pyinfra import host
 from pyinfra.api import deploy
+from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import apt, files
 
+from deploys.daemon import install_early
 from operations import dpkg
 from operations.hosts import hosts_block
 from snakepit.cuda.aptsource import UNATTENDED_BLACKLIST
@@ -30,14 +34,29 @@ GPU_STACK_BLACKLIST = (
 
 
 @deploy("Base system")
-def base(cluster: Cluster, worker: bool) -> None:
+def base(cluster: Cluster, worker: bool, daemons: Sequence[str] = ()) -> None:
+    """+ daemons: the packages of this host's daemons that may come in the same apt run
+    (``name`` or ``name=version``); their daemon blocks then add no apt run of their own.
+    Only those not installed at all come here (a new host's): an installed one that needs
+    another version stays with its concern, whose apt run comes in Slurm's upgrade order
+    (slurmdbd, then slurmctld, then slurmd)."""
     dpkg.consistent(name="dpkg finished any interrupted work")
     apt.update(name="Refresh apt's package lists (at most hourly)", cache_time=3600)
+    installed = host.get_fact(DebPackages)
+    daemons = [
+        p
+        for p in daemons
+        if p.split("=")[0] not in cluster.base_packages and p.split("=")[0] not in installed
+    ]
+    # One name for every host (pyinfra's preview shows one host's): what each adds is
+    # in the apt command (-v).
+    also = " and its daemons' packages not yet installed (one apt run)" if daemons else ""
     apt.packages(
-        name=f"Install base packages ({', '.join(cluster.base_packages)})",
-        packages=list(cluster.base_packages),
+        name=f"Install base packages ({', '.join(cluster.base_packages)}){also}",
+        packages=[*cluster.base_packages, *daemons],
         no_recommends=True,
     )
+    install_early([*cluster.base_packages, *daemons])
     files.link(
         name=f"Timezone {cluster.timezone}",
         path="/etc/localtime",

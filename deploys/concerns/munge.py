@@ -12,6 +12,7 @@ from snakepit.records import keyed_fingerprint
 from snakepit.secrets import Secrets
 
 KEY_PATH = "/etc/munge/munge.key"
+PACKAGES = ("munge",)
 
 
 @deploy("munge")
@@ -28,7 +29,7 @@ def munge(secrets: Secrets) -> None:
     )
     daemon(
         "munge",
-        packages=["munge"],
+        packages=PACKAGES,
         config=[key],
         apply=Apply(
             restart_fingerprint=keyed_fingerprint(secrets.record_key, secrets.munge_key),

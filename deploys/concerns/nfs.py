@@ -13,10 +13,13 @@ from io import StringIO
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server, systemd
 
-from deploys.daemon import make_directory
+from deploys.daemon import make_directory, not_installed_early
 from operations.directories import directory_if_absent
 from snakepit.model import Cluster
 from snakepit.storage import mount_unit, mount_unit_name, render_exports
+
+SERVER_PACKAGES = ("nfs-kernel-server",)
+CLIENT_PACKAGES = ("nfs-common",)
 
 
 @deploy("NFS exports (head)")
@@ -41,9 +44,10 @@ def nfs_server(cluster: Cluster) -> None:
         mode="0644",
     )
     if storage.mode == "nfs":
-        apt.packages(
-            name="Install the NFS server", packages=["nfs-kernel-server"], no_recommends=True
-        )
+        if not_installed_early(SERVER_PACKAGES):
+            apt.packages(
+                name="Install the NFS server", packages=list(SERVER_PACKAGES), no_recommends=True
+            )
         systemd.service(name="NFS server running", service="nfs-server", running=True, enabled=True)
         server.shell(
             name="Re-export after /etc/exports changed",
@@ -55,8 +59,10 @@ def nfs_server(cluster: Cluster) -> None:
 @deploy("NFS mounts (workers)")
 def nfs_client(cluster: Cluster) -> None:
     storage = cluster.storage
-    if storage.mode == "nfs":
-        apt.packages(name="Install the NFS client", packages=["nfs-common"], no_recommends=True)
+    if storage.mode == "nfs" and not_installed_early(CLIENT_PACKAGES):
+        apt.packages(
+            name="Install the NFS client", packages=list(CLIENT_PACKAGES), no_recommends=True
+        )
     for directory in storage.worker_directories:
         make_directory(directory.path, directory.owner, directory.group, directory.mode)
     changed = []

@@ -63,6 +63,7 @@ def restart_or_say_why(service: str) -> str:
     return f"systemctl restart {unit} || {{ {LAST_FATAL_LINE.format(unit=unit)} >&2; exit 1; }}"
 
 
+MARIADB_PACKAGES = ("mariadb-server",)
 SLURM_DIRS = (
     Directory("/var/lib/slurm", "slurm", "slurm"),
     Directory("/var/log/slurm", "slurm", "slurm"),
@@ -74,7 +75,7 @@ def slurmdbd(cluster: Cluster, secrets: Secrets) -> None:
     packages = cluster.slurm.packages
     daemon(
         "mariadb",
-        packages=["mariadb-server"],
+        packages=MARIADB_PACKAGES,
         config=[
             ConfigFile(MARIADB_CONF_PATH, MARIADB_CONF, name="MariaDB listens on localhost only")
         ],

@@ -52,7 +52,7 @@ def recorder(monkeypatch):
         text = rec.record_text
         return text.splitlines() if text else None
 
-    monkeypatch.setattr(block, "host", SimpleNamespace(get_fact=get_fact))
+    monkeypatch.setattr(block, "host", SimpleNamespace(name="testhost", get_fact=get_fact))
     return rec
 
 
@@ -155,3 +155,45 @@ def test_files_the_installation_reads_come_before_the_packages(recorder):
         ("systemd.reload", ""),  # the drop-in, although written first, still reloads
         ("systemd.service", ""),
     ]
+
+
+def test_packages_of_the_hosts_early_apt_run_get_no_apt_run_of_their_own(recorder, monkeypatch):
+    monkeypatch.setattr(block, "_EARLY", {})
+    block.install_early(["vim", "slurm-client"])  # this host's ("testhost") early run
+    run()
+    apt_calls = [kwargs for kind, kwargs in recorder.calls if kind == "apt.packages"]
+    assert [call["packages"] for call in apt_calls] == [["slurmd"]]
+    assert apt_calls[0]["name"] == "Install slurmd"
+    block.install_early(["slurmd", "slurm-client"])
+    recorder.calls.clear()
+    run()
+    assert "apt.packages" not in [kind for kind, _ in recorder.calls]
+    # Another host's early run is not this one's.
+    monkeypatch.setattr(block, "_EARLY", {"otherhost": frozenset({"slurmd", "slurm-client"})})
+    recorder.calls.clear()
+    run()
+    assert [kw["packages"] for kind, kw in recorder.calls if kind == "apt.packages"] == [
+        ["slurmd", "slurm-client"]
+    ]
+
+
+def test_early_packages_per_role():
+    from dataclasses import replace
+
+    from deploys.roles import early_packages
+    from tests.unit.production_data import production_cluster
+
+    cluster = production_cluster()
+    version = cluster.slurm.packages.version
+    pinned = (lambda p: f"{p}={version}") if version else (lambda p: p)
+    head = early_packages(cluster, head=True, worker=False)
+    assert head[0] == "munge" and "mariadb-server" in head
+    assert pinned("slurmctld") in head and pinned("slurmdbd") in head
+    assert len(head) == len(set(head))
+    assert not any(p.startswith(("slurmd=", "squid")) or p == "slurmd" for p in head)
+    worker = early_packages(cluster, head=False, worker=True)
+    nfs_client = ["nfs-common"] if cluster.storage.mode == "nfs" else []
+    assert worker == ["munge", *nfs_client]
+    shared = replace(cluster, storage=cluster.storage.model_copy(update={"mode": "shared-volume"}))
+    assert "nfs-kernel-server" not in early_packages(shared, head=True, worker=False)
+    assert early_packages(shared, head=False, worker=True) == ["munge"]
