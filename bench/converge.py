@@ -1,6 +1,6 @@
 """Benchmark: first converge and no-op re-converge of a fresh sandbox, 1, 2, 4 and 8 workers.
 
-    .venv/bin/python bench/converge.py [--workers 1 2 4 8] [--out bench/results.md]
+    .venv/bin/python bench/converge.py [--workers 1 2 4 8] [--out bench/converge.md]
 
 For each size: a fresh sandbox named "bench" (the base image is reused), then
 `deploys/site.py` twice. Records wall time, the controller's CPU time (the pyinfra
@@ -109,7 +109,7 @@ def markdown(rows: list[dict]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4, 8])
-    parser.add_argument("--out", type=Path, default=REPO / "bench/results.md")
+    parser.add_argument("--out", type=Path, default=REPO / "bench/converge.md")
     args = parser.parse_args()
     rows = []
     for count in args.workers:
