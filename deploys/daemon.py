@@ -32,10 +32,23 @@ def install_early(packages: Sequence[str]) -> None:
     _EARLY[host.name] = frozenset(packages)
 
 
-def not_installed_early(packages: Sequence[str]) -> list[str]:
-    """``packages`` (as apt gets them) less those this host's early apt run installs."""
+def package_name(package: str) -> str:
+    """``name`` of ``name`` or ``name=version``."""
+    return package.split("=")[0]
+
+
+def install(packages: Sequence[str], version: str | None = None, name: str | None = None):
+    """apt-get install ``packages`` (``=version`` each when given), without recommends, in
+    one apt run; nothing for those this host's early apt run installs (`install_early`).
+    ``name``: the operation's; default ``Install <packages>``."""
     installed = _EARLY.get(host.name, frozenset())
-    return [p for p in packages if p not in installed]
+    wanted = [p for p in wanted_packages(packages, version) if p not in installed]
+    if wanted:
+        apt.packages(
+            name=name or f"Install {', '.join(package_name(p) for p in wanted)}",
+            packages=wanted,
+            no_recommends=True,
+        )
 
 
 def wanted_packages(packages: Sequence[str], version: str | None = None) -> list[str]:
@@ -109,10 +122,7 @@ def daemon(
     """
     early = [item for item in config if item.before_packages]
     written = [(item, _config_file(item)) for item in early]
-    wanted = not_installed_early(wanted_packages(packages, package_version))
-    if wanted:
-        names = [p.split("=")[0] for p in wanted]
-        apt.packages(name=f"Install {', '.join(names)}", packages=wanted, no_recommends=True)
+    install(packages, package_version)
     for directory in directories:
         make_directory(directory.path, directory.user, directory.group, directory.mode)
     written += [(item, _config_file(item)) for item in config if item not in early]

@@ -10,7 +10,7 @@ from pyinfra.api import deploy
 from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import apt, files
 
-from deploys.daemon import install_early
+from deploys.daemon import install_early, package_name
 from operations import dpkg
 from operations.hosts import hosts_block
 from snakepit.cuda.aptsource import UNATTENDED_BLACKLIST
@@ -46,7 +46,7 @@ def base(cluster: Cluster, worker: bool, daemons: Sequence[str] = ()) -> None:
     daemons = [
         p
         for p in daemons
-        if p.split("=")[0] not in cluster.base_packages and p.split("=")[0] not in installed
+        if package_name(p) not in cluster.base_packages and package_name(p) not in installed
     ]
     # One name for every host (pyinfra's preview shows one host's): what each adds is
     # in the apt command (-v).

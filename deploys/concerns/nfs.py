@@ -11,9 +11,9 @@ from __future__ import annotations
 from io import StringIO
 
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import files, server, systemd
 
-from deploys.daemon import make_directory, not_installed_early
+from deploys.daemon import install, make_directory
 from operations.directories import directory_if_absent
 from snakepit.model import Cluster
 from snakepit.storage import mount_unit, mount_unit_name, render_exports
@@ -44,10 +44,7 @@ def nfs_server(cluster: Cluster) -> None:
         mode="0644",
     )
     if storage.mode == "nfs":
-        if not_installed_early(SERVER_PACKAGES):
-            apt.packages(
-                name="Install the NFS server", packages=list(SERVER_PACKAGES), no_recommends=True
-            )
+        install(SERVER_PACKAGES, name="Install the NFS server")
         systemd.service(name="NFS server running", service="nfs-server", running=True, enabled=True)
         server.shell(
             name="Re-export after /etc/exports changed",
@@ -59,10 +56,8 @@ def nfs_server(cluster: Cluster) -> None:
 @deploy("NFS mounts (workers)")
 def nfs_client(cluster: Cluster) -> None:
     storage = cluster.storage
-    if storage.mode == "nfs" and not_installed_early(CLIENT_PACKAGES):
-        apt.packages(
-            name="Install the NFS client", packages=list(CLIENT_PACKAGES), no_recommends=True
-        )
+    if storage.mode == "nfs":
+        install(CLIENT_PACKAGES, name="Install the NFS client")
     for directory in storage.worker_directories:
         make_directory(directory.path, directory.owner, directory.group, directory.mode)
     changed = []
